@@ -1,0 +1,185 @@
+/**
+ * The wire contract between clients and nodes: route shapes, header names
+ * and the binary batch framing. Anything both sides must spell the same way
+ * lives here.
+ */
+import { BadRequestError, type ErrorBody } from "./errors.js";
+import { MAX_KEY_BYTES } from "./validate.js";
+
+export const BASE_PATH = "/_burrow";
+export const HEALTH_PATH = `${BASE_PATH}/_health`;
+export const STATS_PATH = `${BASE_PATH}/_stats`;
+export const PEERS_PATH = `${BASE_PATH}/_peers`;
+export const METRICS_PATH = "/metrics";
+
+export const HEADER_OWNER = "x-burrow-owner";
+export const HEADER_FORWARDED = "x-burrow-forwarded";
+export const HEADER_TTL_MS = "x-burrow-ttl-ms";
+/** On PUT and DELETE answers: comma-separated ids of peers whose copy could not be purged. */
+export const HEADER_PURGE_FAILED = "x-burrow-purge-failed";
+
+export const CONTENT_TYPE_VALUE = "application/octet-stream";
+export const CONTENT_TYPE_BATCH = "application/x-burrow-batch";
+export const CONTENT_TYPE_JSON = "application/json; charset=utf-8";
+
+/** `/_burrow/{ns}/{key}`, both segments percent-encoded. */
+export function keyPath(namespace: string, key: string): string {
+  return `${BASE_PATH}/${encodeURIComponent(namespace)}/${encodeURIComponent(key)}`;
+}
+
+/** `POST /_burrow/_batch/{ns}`: many keys of one namespace in one round trip. */
+export function batchPath(namespace: string): string {
+  return `${BASE_PATH}/_batch/${encodeURIComponent(namespace)}`;
+}
+
+/** `DELETE /_burrow/_purge/{ns}/{key}`: drop this node's local copies of a key; never forwarded. */
+export function purgePath(namespace: string, key: string): string {
+  return `${BASE_PATH}/_purge/${encodeURIComponent(namespace)}/${encodeURIComponent(key)}`;
+}
+
+/** The answer of `GET /_burrow/_health`. */
+export interface HealthBody {
+  status: "ok" | "draining";
+  /** The node's id (its normalised advertised URL). */
+  id: string;
+  /** Version of the node's member list. */
+  version: string;
+  uptimeMs: number;
+}
+
+/** The answer of `GET /_burrow/_peers`. */
+export interface PeersBody {
+  self: string;
+  version: string;
+  members: { id: string; state: "up" | "down" | "draining" }[];
+}
+
+// ---------------------------------------------------------------------------
+// Batch framing (all integers big-endian):
+//
+//   request  = version:u8 (=1) count:u32 { keyLength:u16 key:bytes }*count
+//   response = version:u8 (=1) count:u32 { status:u8 length:u32 payload }*count
+//
+// Results come in request order. status 0: payload is the value's bytes;
+// 1: no such key (length 0); 2: payload is the UTF-8 JSON error body
+// {"error","message"} for that key alone. Values travel as raw bytes: no
+// base64, no JSON wrapping.
+// ---------------------------------------------------------------------------
+
+export const BATCH_VERSION = 1;
+export const BATCH_VALUE = 0;
+export const BATCH_NOT_FOUND = 1;
+export const BATCH_ERROR = 2;
+
+export type BatchResult =
+  | { status: typeof BATCH_VALUE; value: Uint8Array }
+  | { status: typeof BATCH_NOT_FOUND }
+  | { status: typeof BATCH_ERROR; error: ErrorBody };
+
+export function encodeBatchRequest(keys: readonly string[]): Buffer {
+  const encoded = keys.map((key) => Buffer.from(key, "utf8"));
+  let size = 5;
+  for (const bytes of encoded) size += 2 + bytes.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BATCH_VERSION;
+  out.writeUInt32BE(keys.length, 1);
+  let offset = 5;
+  for (const bytes of encoded) {
+    if (bytes.length > MAX_KEY_BYTES)
+      throw new BadRequestError(`a key is longer than ${MAX_KEY_BYTES} bytes`);
+    out.writeUInt16BE(bytes.length, offset);
+    bytes.copy(out, offset + 2);
+    offset += 2 + bytes.length;
+  }
+  return out;
+}
+
+/** Decodes a batch request; throws BadRequestError on malformed framing or more than `maxKeys` keys. */
+export function decodeBatchRequest(body: Buffer, maxKeys: number): string[] {
+  if (body.length < 5 || body[0] !== BATCH_VERSION) {
+    throw new BadRequestError("malformed batch: expected version 1 framing");
+  }
+  const count = body.readUInt32BE(1);
+  if (count > maxKeys) throw new BadRequestError(`a batch holds at most ${maxKeys} keys, got ${count}`);
+  const keys: string[] = new Array(count);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let offset = 5;
+  for (let i = 0; i < count; i++) {
+    if (offset + 2 > body.length) throw new BadRequestError("malformed batch: truncated key length");
+    const length = body.readUInt16BE(offset);
+    offset += 2;
+    if (offset + length > body.length) throw new BadRequestError("malformed batch: truncated key");
+    try {
+      keys[i] = decoder.decode(body.subarray(offset, offset + length));
+    } catch {
+      throw new BadRequestError(`malformed batch: key ${i} is not valid UTF-8`);
+    }
+    offset += length;
+  }
+  if (offset !== body.length) throw new BadRequestError("malformed batch: trailing bytes");
+  return keys;
+}
+
+export function encodeBatchResponse(results: readonly BatchResult[]): Buffer {
+  const payloads: (Uint8Array | undefined)[] = results.map((r) =>
+    r.status === BATCH_VALUE
+      ? r.value
+      : r.status === BATCH_ERROR
+        ? Buffer.from(JSON.stringify(r.error))
+        : undefined,
+  );
+  let size = 5;
+  for (const p of payloads) size += 5 + (p?.length ?? 0);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BATCH_VERSION;
+  out.writeUInt32BE(results.length, 1);
+  let offset = 5;
+  results.forEach((r, i) => {
+    const payload = payloads[i];
+    out[offset] = r.status;
+    out.writeUInt32BE(payload?.length ?? 0, offset + 1);
+    offset += 5;
+    if (payload !== undefined) {
+      out.set(payload, offset);
+      offset += payload.length;
+    }
+  });
+  return out;
+}
+
+/**
+ * Decodes a batch response. Values are views into `body` (no copy); copy one
+ * before keeping it long if the rest of the batch should be freed.
+ */
+export function decodeBatchResponse(body: Buffer): BatchResult[] {
+  if (body.length < 5 || body[0] !== BATCH_VERSION) {
+    throw new BadRequestError("malformed batch answer: expected version 1 framing");
+  }
+  const count = body.readUInt32BE(1);
+  const results: BatchResult[] = new Array(count);
+  let offset = 5;
+  for (let i = 0; i < count; i++) {
+    if (offset + 5 > body.length) throw new BadRequestError("malformed batch answer: truncated");
+    const status = body[offset];
+    const length = body.readUInt32BE(offset + 1);
+    offset += 5;
+    if (offset + length > body.length) throw new BadRequestError("malformed batch answer: truncated payload");
+    const payload = body.subarray(offset, offset + length);
+    offset += length;
+    if (status === BATCH_VALUE) results[i] = { status: BATCH_VALUE, value: payload };
+    else if (status === BATCH_NOT_FOUND) results[i] = { status: BATCH_NOT_FOUND };
+    else if (status === BATCH_ERROR) results[i] = { status: BATCH_ERROR, error: parseErrorBody(payload) };
+    else throw new BadRequestError(`malformed batch answer: unknown status ${status}`);
+  }
+  return results;
+}
+
+function parseErrorBody(payload: Buffer): ErrorBody {
+  try {
+    const parsed = JSON.parse(payload.toString("utf8")) as Partial<ErrorBody>;
+    if (typeof parsed.error === "string" && typeof parsed.message === "string") return parsed as ErrorBody;
+  } catch {
+    // fall through
+  }
+  return { error: "internal", message: payload.toString("utf8").slice(0, 200) };
+}
