@@ -1,0 +1,390 @@
+/**
+ * The node's HTTP routes. Each handler parses and validates its input, asks
+ * the namespace (or the owner, through the peer client) and writes the
+ * answer; every failure becomes the JSON error body of the error table.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { normalizeAddress } from "../shared/address.js";
+import {
+  BadRequestError,
+  BurrowError,
+  errorFromResponse,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  toBurrowError,
+  UnauthorizedError,
+  UnknownNamespaceError,
+  UnknownRouteError,
+} from "../shared/errors.js";
+import {
+  BASE_PATH,
+  BATCH_ERROR,
+  BATCH_NOT_FOUND,
+  BATCH_VALUE,
+  type BatchResult,
+  CONTENT_TYPE_BATCH,
+  CONTENT_TYPE_VALUE,
+  decodeBatchRequest,
+  encodeBatchResponse,
+  HEADER_FORWARDED,
+  HEADER_OWNER,
+  HEADER_PURGE_FAILED,
+  HEADER_TTL_MS,
+  type HealthBody,
+  type PeersBody,
+} from "../shared/protocol.js";
+import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
+import { decodeSegment, readBody, sendError, sendJson } from "./http.js";
+import type { Membership } from "./membership.js";
+import { type Lookup, type Namespace, OwnerUnreachableError } from "./namespace.js";
+import type { PeerClient } from "./peer-client.js";
+
+/** What the routes need from the node that wires them. */
+export interface RouterContext {
+  membership: Membership;
+  namespaces: ReadonlyMap<string, Namespace>;
+  peers: PeerClient;
+  /** True once close() began: health answers 503 draining. */
+  isDraining(): boolean;
+  startedAt: number;
+  /** Largest PUT body, in bytes. */
+  maxValueBytes: number;
+  /** Most keys in one batch request. */
+  maxBatchKeys: number;
+  /** When set, every route but _health needs `authorization: Bearer <token>`. */
+  authToken?: string;
+  /** Called with errors that are the node's own fault (500s), for logging. */
+  onInternalError?: (err: unknown) => void;
+  /** Replaces the member list (PUT _peers). */
+  setPeers(members: readonly string[]): void;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function createRouter(ctx: RouterContext): Handler {
+  const expected = ctx.authToken ? digest(`Bearer ${ctx.authToken}`) : undefined;
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!expected) return true;
+    const given = req.headers.authorization;
+    return typeof given === "string" && timingSafeEqual(digest(given), expected);
+  };
+
+  return (req, res) => {
+    route(ctx, req, res, authorized).catch((err: unknown) => {
+      const error = toBurrowError(err);
+      if (error.code === "internal") ctx.onInternalError?.(err);
+      sendError(res, error);
+    });
+  };
+}
+
+async function route(
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  authorized: (req: IncomingMessage) => boolean,
+): Promise<void> {
+  const url = req.url ?? "/";
+  const query = url.indexOf("?");
+  const path = query === -1 ? url : url.slice(0, query);
+  if (!path.startsWith(`${BASE_PATH}/`)) throw new UnknownRouteError(`no route ${path.slice(0, 100)}`);
+  const segments = path.slice(BASE_PATH.length + 1).split("/");
+  const first = segments[0] as string;
+  const method = req.method ?? "GET";
+
+  if (first === "_health" && segments.length === 1) {
+    allow(method, ["GET", "HEAD"]);
+    return health(ctx, res);
+  }
+  if (!authorized(req)) throw new UnauthorizedError();
+
+  switch (first) {
+    case "_stats":
+      if (segments.length !== 1) break;
+      allow(method, ["GET"]);
+      return sendJson(res, 200, stats(ctx));
+    case "_peers":
+      if (segments.length !== 1) break;
+      allow(method, ["GET", "PUT"]);
+      if (method === "PUT") await putPeers(ctx, req);
+      return sendJson(res, 200, peers(ctx));
+    case "_batch":
+      if (segments.length !== 2) break;
+      allow(method, ["POST"]);
+      return batch(ctx, req, res, namespaceOf(ctx, segments[1] as string));
+    case "_purge": {
+      if (segments.length !== 3) break;
+      allow(method, ["DELETE"]);
+      const ns = namespaceOf(ctx, segments[1] as string);
+      ns.forget(keyOf(segments[2] as string));
+      res.writeHead(204).end();
+      return;
+    }
+    default: {
+      if (first.startsWith("_") || first.startsWith(".")) break;
+      if (segments.length === 1)
+        throw new BadRequestError("the path names a namespace but no key: /_burrow/{ns}/{key}");
+      if (segments.length > 2) {
+        throw new BadRequestError("the key must be one path segment: percent-encode / as %2F");
+      }
+      allow(method, ["GET", "HEAD", "PUT", "DELETE"]);
+      const ns = namespaceOf(ctx, first);
+      const key = keyOf(segments[1] as string);
+      const forwarded = req.headers[HEADER_FORWARDED] !== undefined;
+      if (method === "GET" || method === "HEAD")
+        return getKey(ctx, res, ns, key, forwarded, method === "HEAD");
+      return write(ctx, req, res, ns, key, forwarded, method as "PUT" | "DELETE");
+    }
+  }
+  throw new UnknownRouteError(`no route ${path.slice(0, 100)}`);
+}
+
+function allow(method: string, methods: string[]): void {
+  if (!methods.includes(method)) {
+    throw new MethodNotAllowedError(`${method} is not allowed here; use ${methods.join(", ")}`);
+  }
+}
+
+function namespaceOf(ctx: RouterContext, segment: string): Namespace {
+  const name = decodeSegment(segment, "namespace");
+  assertNamespace(name);
+  const ns = ctx.namespaces.get(name);
+  if (!ns) throw new UnknownNamespaceError(`no namespace ${JSON.stringify(name)} on this node`);
+  return ns;
+}
+
+function keyOf(segment: string): string {
+  // Cheap bound before decoding: a valid key is at most 1024 bytes, 3 characters each when encoded.
+  if (segment.length > MAX_KEY_BYTES * 3)
+    throw new BadRequestError(`the key is longer than ${MAX_KEY_BYTES} bytes`);
+  const key = decodeSegment(segment, "key");
+  const problem = keyProblem(key);
+  if (problem) throw new BadRequestError(problem);
+  return key;
+}
+
+// --- keys ------------------------------------------------------------------
+
+async function getKey(
+  ctx: RouterContext,
+  res: ServerResponse,
+  ns: Namespace,
+  key: string,
+  forwarded: boolean,
+  headOnly: boolean,
+): Promise<void> {
+  const owner = ctx.membership.ownerOf(key);
+  ns.countGet();
+  const headers = { [HEADER_OWNER]: owner };
+  let lookup: Lookup;
+  try {
+    lookup =
+      owner === ctx.membership.self || forwarded
+        ? await ns.get(key)
+        : await ns.getFromOwner(key, () => ctx.peers.get(owner, ns.name, key));
+  } catch (err) {
+    return sendError(res, toBurrowError(err), headers);
+  }
+  if (lookup.value === undefined) {
+    return sendError(
+      res,
+      new BurrowError("not_found", `no key ${JSON.stringify(key)} in ${ns.name}`),
+      headers,
+    );
+  }
+  const answerHeaders: Record<string, string | number> = {
+    ...headers,
+    "content-type": CONTENT_TYPE_VALUE,
+    "content-length": lookup.value.byteLength,
+  };
+  if (Number.isFinite(lookup.ttlMs)) answerHeaders[HEADER_TTL_MS] = Math.max(1, Math.round(lookup.ttlMs));
+  res.writeHead(200, answerHeaders);
+  res.end(headOnly ? undefined : lookup.value);
+}
+
+async function write(
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ns: Namespace,
+  key: string,
+  forwarded: boolean,
+  method: "PUT" | "DELETE",
+): Promise<void> {
+  const ttlMs = method === "PUT" ? ttlOf(req.headers[HEADER_TTL_MS]) : undefined;
+  const body = method === "PUT" ? await readBody(req, ctx.maxValueBytes) : undefined;
+  const { membership } = ctx;
+  const owner = membership.ownerOf(key);
+  const headers = { [HEADER_OWNER]: owner };
+
+  if (owner !== membership.self && !forwarded) {
+    try {
+      const answer = await ctx.peers.write(owner, method, ns.name, key, body, ttlMs);
+      // The owner applied the write and purged the other copies, ours included.
+      const failed = answer.headers[HEADER_PURGE_FAILED];
+      if (typeof failed === "string") res.setHeader(HEADER_PURGE_FAILED, failed);
+      if (answer.status === 204) return void res.writeHead(204, headers).end();
+      return sendError(res, errorFromResponse(answer.status, answer.body), headers);
+    } catch (err) {
+      if (!(err instanceof OwnerUnreachableError)) throw err;
+      // The owner is away: apply the write here as a hot copy and purge the others.
+      if (method === "PUT") ns.keepHot(key, body, ttlMs && ttlMs > 0 ? ttlMs : undefined);
+      else ns.forget(key);
+      const others = membership.peers().filter((peer) => peer !== owner);
+      const failed = [owner, ...(await ctx.peers.purge(others, ns.name, key))];
+      return void res.writeHead(204, { ...headers, [HEADER_PURGE_FAILED]: failed.join(",") }).end();
+    }
+  }
+
+  if (method === "PUT") {
+    if (!ns.set(key, body as Buffer, ttlMs)) {
+      throw new PayloadTooLargeError(`the entry is larger than namespace ${ns.name}'s byte budget`);
+    }
+  } else {
+    ns.forget(key);
+  }
+  const failed = await ctx.peers.purge(membership.peers(), ns.name, key);
+  if (failed.length > 0) res.setHeader(HEADER_PURGE_FAILED, failed.join(","));
+  res.writeHead(204, headers).end();
+}
+
+function ttlOf(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = Array.isArray(raw) ? raw[0] : raw;
+  if (text === undefined || !/^\d{1,15}$/.test(text.trim())) {
+    throw new BadRequestError(`${HEADER_TTL_MS} must be a whole number of milliseconds (0: no expiry)`);
+  }
+  return Number(text);
+}
+
+// --- batch -----------------------------------------------------------------
+
+async function batch(
+  ctx: RouterContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ns: Namespace,
+): Promise<void> {
+  // Each key costs 2 bytes of length plus at most MAX_KEY_BYTES.
+  const body = await readBody(req, 5 + ctx.maxBatchKeys * (2 + MAX_KEY_BYTES));
+  const keys = decodeBatchRequest(body, ctx.maxBatchKeys);
+  const forwarded = req.headers[HEADER_FORWARDED] !== undefined;
+  const { membership } = ctx;
+  const results: BatchResult[] = new Array(keys.length);
+  const local: Promise<void>[] = [];
+  const remote = new Map<string, number[]>();
+
+  keys.forEach((key, i) => {
+    ns.countGet();
+    const problem = keyProblem(key);
+    if (problem) {
+      results[i] = { status: BATCH_ERROR, error: new BadRequestError(problem).toJSON() };
+      return;
+    }
+    const owner = membership.ownerOf(key);
+    if (owner === membership.self || forwarded) {
+      local.push(
+        ns.get(key).then(
+          (lookup) => void (results[i] = toResult(lookup)),
+          (err: unknown) => void (results[i] = toResult(toBurrowError(err))),
+        ),
+      );
+    } else {
+      const indices = remote.get(owner);
+      if (indices) indices.push(i);
+      else remote.set(owner, [i]);
+    }
+  });
+
+  const forwards = [...remote].map(async ([owner, indices]) => {
+    const ownerKeys = indices.map((i) => keys[i] as string);
+    const answers = await ns.getManyFromOwner(ownerKeys, async (missing) =>
+      (await ctx.peers.batch(owner, ns.name, missing)).map(fromResult),
+    );
+    indices.forEach((index, j) => {
+      results[index] = toResult(answers[j] as Lookup | BurrowError);
+    });
+  });
+
+  await Promise.all([...local, ...forwards]);
+  const answer = encodeBatchResponse(results);
+  res.writeHead(200, { "content-type": CONTENT_TYPE_BATCH, "content-length": answer.length });
+  res.end(answer);
+}
+
+function toResult(outcome: Lookup | BurrowError): BatchResult {
+  if (outcome instanceof BurrowError) return { status: BATCH_ERROR, error: outcome.toJSON() };
+  if (outcome.value === undefined) return { status: BATCH_NOT_FOUND };
+  return { status: BATCH_VALUE, value: outcome.value };
+}
+
+function fromResult(result: BatchResult): Lookup | BurrowError {
+  if (result.status === BATCH_VALUE) return { value: result.value, ttlMs: Number.POSITIVE_INFINITY };
+  if (result.status === BATCH_NOT_FOUND) return { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
+  return errorFromResponse(502, Buffer.from(JSON.stringify(result.error)));
+}
+
+// --- cluster and node ------------------------------------------------------
+
+function health(ctx: RouterContext, res: ServerResponse): void {
+  const draining = ctx.isDraining();
+  const body: HealthBody = {
+    status: draining ? "draining" : "ok",
+    id: ctx.membership.self,
+    version: ctx.membership.version,
+    uptimeMs: Date.now() - ctx.startedAt,
+  };
+  sendJson(res, draining ? 503 : 200, body);
+}
+
+function stats(ctx: RouterContext) {
+  const namespaces: Record<string, ReturnType<Namespace["stats"]>> = {};
+  for (const [name, ns] of ctx.namespaces) namespaces[name] = ns.stats();
+  return {
+    id: ctx.membership.self,
+    version: ctx.membership.version,
+    uptimeMs: Date.now() - ctx.startedAt,
+    namespaces,
+  };
+}
+
+function peers(ctx: RouterContext): PeersBody {
+  const { membership } = ctx;
+  return {
+    self: membership.self,
+    version: membership.version,
+    members: membership.members.map((id) => ({
+      id,
+      state: id === membership.self ? (ctx.isDraining() ? "draining" : "up") : membership.state(id),
+    })),
+  };
+}
+
+async function putPeers(ctx: RouterContext, req: IncomingMessage): Promise<void> {
+  const body = await readBody(req, 1024 * 1024);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new BadRequestError('the body must be JSON: {"members":["host:port", ...]}');
+  }
+  const members = (parsed as { members?: unknown } | null)?.members;
+  if (!Array.isArray(members) || members.length === 0 || !members.every((m) => typeof m === "string")) {
+    throw new BadRequestError('the body must be {"members":["host:port", ...]} with at least one member');
+  }
+  let ids: string[];
+  try {
+    ids = members.map((m: string) => normalizeAddress(m));
+  } catch (err) {
+    throw new BadRequestError((err as Error).message);
+  }
+  if (!ids.includes(ctx.membership.self)) {
+    throw new BadRequestError(`the member list must include this node (${ctx.membership.self})`);
+  }
+  ctx.setPeers(ids);
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
