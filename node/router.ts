@@ -286,8 +286,12 @@ async function batch(
     if (owner === membership.self || forwarded) {
       local.push(
         ns.get(key).then(
-          (lookup) => void (results[i] = toResult(lookup)),
-          (err: unknown) => void (results[i] = toResult(toBurrowError(err))),
+          (lookup) => {
+            results[i] = toResult(lookup);
+          },
+          (err: unknown) => {
+            results[i] = toResult(toBurrowError(err));
+          },
         ),
       );
     } else {

@@ -64,7 +64,7 @@ export function createLruStore(options: StoreOptions): Store {
         cache.delete(key);
         return false;
       }
-      cache.set(key, value, { ttl: ttlMs > 0 ? ttlMs : 0 });
+      cache.set(key, value, { ttl: Math.max(0, ttlMs) });
       return true;
     },
     delete: (key) => cache.delete(key),
