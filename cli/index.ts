@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { UsageError } from "./args.js";
+/** The `burrow` command: dispatches to a subcommand and turns mistakes into one clear line. */
+import { CLUSTER_HELP, clusterCommand } from "./cluster-command.js";
+import { NODE_HELP, nodeCommand } from "./node-command.js";
+
+const HELP = `Usage: burrow <command> [flags]
+
+Commands:
+  node      run one cache node
+  cluster   run a local dev cluster on an embedded demo data source
+
+Run "burrow <command> --help" for a command's flags.`;
+
+const commands: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
+  node: { run: nodeCommand, help: NODE_HELP },
+  cluster: { run: clusterCommand, help: CLUSTER_HELP },
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(HELP);
+    return;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command "${name}"; run burrow --help`);
+  await command.run(rest);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const usage = err instanceof UsageError;
+  const command = process.argv[2] && commands[process.argv[2]] ? ` ${process.argv[2]}` : "";
+  console.error(`burrow${command}: ${(err as Error).message ?? String(err)}`);
+  process.exit(usage ? 2 : 1);
+});

@@ -1,0 +1,212 @@
+/** `burrow node`: one cache node from flags and an optional config module. */
+import { hostname, networkInterfaces } from "node:os";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { createNode, httpOriginLoader, type NamespaceOptions, type NodeOptions } from "../node/index.js";
+import { normalizeAddress, parseAddressList } from "../shared/address.js";
+import { intFlag, parseFlags, sizeFlag, UsageError } from "./args.js";
+
+export const NODE_HELP = `Usage: burrow node --port 5001 [--host 127.0.0.1] [--self URL] --peers host:port,...
+                   [--origin NS=URL-TEMPLATE]... [--max-bytes N] [--ttl-ms N]
+                   [--config burrow.config.js] [--auth-token T]
+
+Runs one cache node.
+
+  --port N              port to listen on (default 5001)
+  --host H              interface to listen on (default 127.0.0.1; 0.0.0.0 for all)
+  --self URL            this node's id as peers reach it (default: the --peers entry
+                        on this machine with this port)
+  --peers LIST          every member, this node included, comma-separated
+                        (default: this node alone)
+  --origin NS=URL       namespace NS loads from an HTTP origin; {key} and {namespace}
+                        are percent-encoded into the URL; 200 is the value, 404 no
+                        such key, anything else a load failure. Repeatable.
+  --config FILE         module exporting { namespaces, ...node options }; flags override it
+  --max-bytes N         byte budget of every namespace (e.g. 67108864 or 64m)
+  --ttl-ms N            TTL of loaded entries in ms (0: until evicted)
+  --negative-ttl-ms N   how long "no such key" is remembered, in ms (default 2000)
+  --load-timeout-ms N   deadline of one load, in ms (default 5000)
+  --auth-token T        require "authorization: Bearer T" (default: $BURROW_AUTH_TOKEN)
+  -h, --help            this help
+
+SIGINT or SIGTERM drains the node (health says draining, in-flight requests finish) and exits.`;
+
+/** The options a `--config` module may export (as `default` or as named exports). */
+export type NodeConfigModule = Partial<NodeOptions>;
+
+export async function loadConfig(file: string): Promise<NodeConfigModule> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`cannot load --config ${file}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const config = (mod.default ?? mod) as NodeConfigModule;
+  if (
+    config.namespaces !== undefined &&
+    (typeof config.namespaces !== "object" || config.namespaces === null)
+  ) {
+    throw new UsageError(`--config ${file}: "namespaces" must be an object of namespace options`);
+  }
+  return config;
+}
+
+/** Parses `NS=URL-TEMPLATE`. */
+export function parseOrigin(spec: string): [string, string] {
+  const eq = spec.indexOf("=");
+  if (eq <= 0) throw new UsageError(`--origin must be NS=URL-TEMPLATE, got ${JSON.stringify(spec)}`);
+  return [spec.slice(0, eq), spec.slice(eq + 1)];
+}
+
+/** Host names that mean this machine. */
+function localHosts(): Set<string> {
+  const hosts = new Set(["localhost", "127.0.0.1", "[::1]", hostname().toLowerCase()]);
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) hosts.add(info.family === "IPv6" ? `[${info.address}]` : info.address);
+  }
+  return hosts;
+}
+
+/**
+ * `--self` when not given: the one `--peers` entry on this machine whose
+ * port is `port`. None or several is a start-up error.
+ */
+export function inferSelf(peers: string[], port: number): string {
+  const local = localHosts();
+  const matches = peers.filter((id) => {
+    const url = new URL(id);
+    const peerPort = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+    return peerPort === port && local.has(url.hostname.toLowerCase());
+  });
+  if (matches.length === 1) return matches[0] as string;
+  if (matches.length === 0) {
+    throw new UsageError(
+      `no --peers entry is this machine on port ${port}; pass --self or add this node to --peers`,
+    );
+  }
+  throw new UsageError(
+    `several --peers entries match this machine on port ${port} (${matches.join(", ")}); pass --self`,
+  );
+}
+
+export async function nodeCommand(args: string[]): Promise<void> {
+  const { values } = parseFlags(() =>
+    parseArgs({
+      args,
+      strict: true,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        self: { type: "string" },
+        peers: { type: "string" },
+        origin: { type: "string", multiple: true },
+        config: { type: "string" },
+        "max-bytes": { type: "string" },
+        "ttl-ms": { type: "string" },
+        "negative-ttl-ms": { type: "string" },
+        "load-timeout-ms": { type: "string" },
+        "auth-token": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }),
+  );
+  if (values.help) {
+    console.log(NODE_HELP);
+    return;
+  }
+  const port = intFlag("port", values.port, 5001, 1);
+  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const host = values.host ?? "127.0.0.1";
+  const config = values.config ? await loadConfig(values.config) : {};
+
+  let peers: string[] | undefined;
+  try {
+    peers =
+      values.peers !== undefined
+        ? parseAddressList(values.peers)
+        : config.peers
+          ? [...config.peers]
+          : undefined;
+  } catch (err) {
+    throw new UsageError(`--peers: ${(err as Error).message}`);
+  }
+  let self: string;
+  try {
+    if (values.self !== undefined) self = normalizeAddress(values.self);
+    else if (config.self !== undefined) self = normalizeAddress(config.self);
+    else if (peers && peers.length > 0) self = inferSelf(peers, port);
+    else self = normalizeAddress(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`--self: ${(err as Error).message}`);
+  }
+  if (peers && peers.length > 0 && !peers.includes(self)) {
+    throw new UsageError(`--self ${self} is not in --peers (${peers.join(", ")})`);
+  }
+
+  const overrides: Partial<NamespaceOptions> = {};
+  const maxBytes = sizeFlag("max-bytes", values["max-bytes"]);
+  if (maxBytes !== undefined) overrides.maxBytes = maxBytes;
+  if (values["ttl-ms"] !== undefined) overrides.ttlMs = intFlag("ttl-ms", values["ttl-ms"], 0);
+  if (values["negative-ttl-ms"] !== undefined) {
+    overrides.negativeTtlMs = intFlag("negative-ttl-ms", values["negative-ttl-ms"], 0);
+  }
+  if (values["load-timeout-ms"] !== undefined) {
+    overrides.loadTimeoutMs = intFlag("load-timeout-ms", values["load-timeout-ms"], 0, 1);
+  }
+
+  const namespaces: Record<string, NamespaceOptions> = {};
+  for (const [name, ns] of Object.entries(config.namespaces ?? {}))
+    namespaces[name] = { ...ns, ...overrides };
+  for (const spec of values.origin ?? []) {
+    const [name, template] = parseOrigin(spec);
+    try {
+      namespaces[name] = { ...namespaces[name], ...overrides, load: httpOriginLoader(template) };
+    } catch (err) {
+      throw new UsageError(`--origin ${name}: ${(err as Error).message}`);
+    }
+  }
+  if (Object.keys(namespaces).length === 0) {
+    throw new UsageError("no namespaces: give --origin NS=URL-TEMPLATE or a --config module with namespaces");
+  }
+
+  let node: ReturnType<typeof createNode>;
+  try {
+    node = createNode({
+      ...config,
+      self,
+      peers: peers ?? [self],
+      namespaces,
+      authToken: values["auth-token"] ?? config.authToken ?? process.env.BURROW_AUTH_TOKEN,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  await node.listen(port, host);
+  console.log(
+    `burrow node ${self} listening on ${host}:${port}; namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
+  );
+  stopOnSignal(async () => {
+    console.log(`burrow node ${self} draining`);
+    await node.close();
+  });
+}
+
+/** First SIGINT/SIGTERM runs `stop` and exits 0; a second one exits at once. */
+export function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`burrow: error while stopping: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
