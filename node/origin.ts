@@ -29,7 +29,14 @@ export function httpOriginLoader(template: string, options: HttpOriginOptions = 
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw new TypeError(`the origin template must be an http(s) URL: ${template}`);
   }
+  const query = template.indexOf("?");
+  const keyInPath = query === -1 || template.indexOf("{key}") < query;
   return async (key, { namespace, signal }) => {
+    // fetch collapses "." and ".." path segments (even percent-encoded), so
+    // such a key would silently load another URL.
+    if (keyInPath && (key === "." || key === "..")) {
+      throw new LoadFailedError(`the key ${JSON.stringify(key)} cannot be a path segment of an origin URL`);
+    }
     const url = template
       .replaceAll("{key}", encodeURIComponent(key))
       .replaceAll("{namespace}", encodeURIComponent(namespace));

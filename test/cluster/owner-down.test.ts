@@ -1,0 +1,75 @@
+/** A node whose key's owner is dead loads the key itself, counts it, and keeps serving. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HashRing } from "../../shared/ring.js";
+import { startCluster, type TestCluster } from "../helpers/cluster.js";
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 3 });
+});
+afterAll(async () => {
+  await cluster?.close();
+});
+
+describe("an owner that is down", () => {
+  it("is served around: the asked node loads the key itself and says so in its stats", async () => {
+    const ring = new HashRing(cluster.ids);
+    const dead = cluster.nodes[2];
+    if (!dead) throw new Error("no third node");
+    const keys = Array.from({ length: 400 }, (_, i) => `orphan-${i}`).filter(
+      (k) => ring.ownerOf(k) === dead.id,
+    );
+    expect(keys.length).toBeGreaterThan(50);
+    await dead.kill("SIGKILL");
+
+    const asked = cluster.nodes[0];
+    if (!asked) throw new Error("no first node");
+    for (const key of keys) {
+      const res = await fetch(`http://${asked.address}/_burrow/users/${key}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-burrow-owner")).toBe(dead.id);
+      expect(await res.text()).toBe(`value:users:${key}`);
+    }
+    const stats = (await asked.stats()).namespaces.users;
+    expect(stats?.localLoads).toBe(keys.length);
+    // The first connection error marks the owner down; later keys skip the forward.
+    expect(stats?.forwardErrors).toBe(keys.length);
+
+    // A second read is a hot hit: the origin is not asked again.
+    for (const key of keys.slice(0, 20)) {
+      expect(await (await fetch(`http://${asked.address}/_burrow/users/${key}`)).text()).toBe(
+        `value:users:${key}`,
+      );
+      expect(cluster.origin.loads("users", key)).toBe(1);
+    }
+
+    // Writes still land: DELETE reports the unreachable owner instead of failing silently.
+    const del = await fetch(`http://${asked.address}/_burrow/users/${keys[0]}`, { method: "DELETE" });
+    expect(del.status).toBe(204);
+    expect(del.headers.get("x-burrow-purge-failed")).toContain(dead.id);
+
+    const peers = (await (await fetch(`http://${asked.address}/_burrow/_peers`)).json()) as {
+      members: { id: string; state: string }[];
+    };
+    expect(peers.members.find((m) => m.id === dead.id)?.state).toBe("down");
+
+    // Back again: probes see it and requests are forwarded to it once more.
+    await dead.restart();
+    await expect
+      .poll(
+        async () => {
+          const body = (await (await fetch(`http://${asked.address}/_burrow/_peers`)).json()) as typeof peers;
+          return body.members.find((m) => m.id === dead.id)?.state;
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBe("up");
+    const fresh = keys[keys.length - 1] as string;
+    await fetch(`http://${asked.address}/_burrow/users/${fresh}`, { method: "DELETE" });
+    const res = await fetch(`http://${asked.address}/_burrow/users/${fresh}`);
+    expect(await res.text()).toBe(`value:users:${fresh}`);
+    const ownerStats = (await dead.stats()).namespaces.users;
+    expect(ownerStats?.loads).toBe(1);
+  });
+});
