@@ -27,6 +27,8 @@ Runs one cache node.
   --ttl-ms N            TTL of loaded entries in ms (0: until evicted)
   --negative-ttl-ms N   how long "no such key" is remembered, in ms (default 2000)
   --load-timeout-ms N   deadline of one load, in ms (default 5000)
+  --drain-delay-ms N    on SIGINT/SIGTERM, keep answering (health: draining) this
+                        long before refusing connections, in ms (default 0)
   --auth-token T        require "authorization: Bearer T" (default: $BURROW_AUTH_TOKEN)
   -h, --help            this help
 
@@ -107,6 +109,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
         "negative-ttl-ms": { type: "string" },
         "load-timeout-ms": { type: "string" },
         "auth-token": { type: "string" },
+        "drain-delay-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }),
@@ -178,6 +181,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
       self,
       peers: peers ?? [self],
       namespaces,
+      drainDelayMs: intFlag("drain-delay-ms", values["drain-delay-ms"], config.drainDelayMs ?? 0),
       authToken: values["auth-token"] ?? config.authToken ?? process.env.BURROW_AUTH_TOKEN,
     });
   } catch (err) {

@@ -88,6 +88,13 @@ export interface NodeOptions {
    */
   requestTimeoutMs?: number;
   /**
+   * How long `close()` keeps accepting requests after health turns to
+   * "draining", in ms, so clients and load balancers see it and move away
+   * before connections are refused.
+   * @default 0
+   */
+  drainDelayMs?: number;
+  /**
    * Longest `close()` waits for in-flight requests before cutting connections, in ms.
    * @default 10000
    */
@@ -242,6 +249,7 @@ export function createNode(options: NodeOptions): BurrowNode {
       if (draining) return;
       draining = true;
       await prober?.stop();
+      if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Connections that finish their last request become idle: close them as they do.
