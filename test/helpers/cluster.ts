@@ -28,6 +28,31 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** The first of `count` consecutive ports that were all free a moment ago. */
+export async function freeConsecutivePorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const servers: Server[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const server = createServer();
+        servers.push(server);
+        server.listen(base + i, "127.0.0.1");
+        await Promise.race([
+          once(server, "listening"),
+          once(server, "error").then(([err]) => Promise.reject(err)),
+        ]);
+      }
+      return base;
+    } catch {
+      // taken: try another base
+    } finally {
+      await Promise.all(servers.filter((s) => s.listening).map((s) => new Promise((r) => s.close(r))));
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
 export interface TestOrigin {
   url: string;
   /** Loads of one key so far. */
