@@ -1,0 +1,13 @@
+/**
+ * `npm run bench`: prints one table per benchmark. Each compares against a
+ * reference measured in the same run on the same machine, so read the
+ * "vs ref" column, not the absolute numbers. BENCH_REQUESTS bounds the load.
+ */
+import { nodeGetBench } from "./node-get.js";
+import { ringBench } from "./ring.js";
+
+console.log(`burrow benchmarks — node ${process.version}`);
+console.log("\nring: hashing and owner lookup");
+console.table(ringBench());
+console.log("\nnode: cached GETs over HTTP (64 in flight, undici Pool)");
+console.table(await nodeGetBench());
