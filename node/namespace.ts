@@ -186,8 +186,9 @@ export class Namespace {
     }
     this.counters.misses++;
     return this.singleflight(key, async (flight) => {
-      const result = await this.loadValue(key);
-      if (flight.current) this.keep(this.store, key, result, this.loadTtl(result));
+      const value = await this.loadValue(key);
+      const result = { value, ttlMs: this.loadTtl(value) };
+      if (flight.current) this.keep(this.store, key, result, result.ttlMs);
       return result;
     });
   }
@@ -212,8 +213,8 @@ export class Namespace {
         if (!(err instanceof OwnerUnreachableError)) throw err;
         this.counters.forwardErrors++;
         this.counters.localLoads++;
-        result = await this.loadValue(key);
-        result = { value: result.value, ttlMs: this.loadTtl(result) };
+        const value = await this.loadValue(key);
+        result = { value, ttlMs: this.loadTtl(value) };
       }
       if (flight.current) this.keepHot(key, result.value, result.ttlMs);
       return result;
@@ -321,14 +322,14 @@ export class Namespace {
   }
 
   /** TTL a freshly loaded result is stored with: jittered for values, the negative TTL for "no such key". */
-  private loadTtl(result: Lookup): number {
-    if (result.value === undefined) return this.negativeTtlMs;
+  private loadTtl(value: Uint8Array | undefined): number {
+    if (value === undefined) return this.negativeTtlMs;
     if (this.ttlMs === 0) return Number.POSITIVE_INFINITY;
     return Math.max(1, Math.round(this.ttlMs * (1 - this.ttlJitter * Math.random())));
   }
 
   /** One loader call, within the concurrency cap and the load timeout. */
-  private async loadValue(key: string): Promise<Lookup> {
+  private async loadValue(key: string): Promise<Uint8Array | undefined> {
     const timeout = AbortSignal.timeout(this.loadTimeoutMs);
     const signal = AbortSignal.any([timeout, this.closing.signal]);
     const call = this.limit(async () => {
@@ -345,7 +346,7 @@ export class Namespace {
     });
     try {
       const value = await Promise.race([call, deadline]);
-      return { value: toBytes(value), ttlMs: Number.POSITIVE_INFINITY };
+      return toBytes(value);
     } catch (err) {
       if (timeout.aborted) {
         this.counters.loadTimeouts++;
