@@ -102,7 +102,8 @@ export function decodeBatchRequest(body: Buffer, maxKeys: number): string[] {
   const count = body.readUInt32BE(1);
   if (count > maxKeys) throw new BadRequestError(`a batch holds at most ${maxKeys} keys, got ${count}`);
   const keys: string[] = new Array(count);
-  const decoder = new TextDecoder("utf-8", { fatal: true });
+  // ignoreBOM keeps a leading U+FEFF: it is part of the key, not a byte order mark.
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let offset = 5;
   for (let i = 0; i < count; i++) {
     if (offset + 2 > body.length) throw new BadRequestError("malformed batch: truncated key length");
@@ -171,6 +172,7 @@ export function decodeBatchResponse(body: Buffer): BatchResult[] {
     else if (status === BATCH_ERROR) results[i] = { status: BATCH_ERROR, error: parseErrorBody(payload) };
     else throw new BadRequestError(`malformed batch answer: unknown status ${status}`);
   }
+  if (offset !== body.length) throw new BadRequestError("malformed batch answer: trailing bytes");
   return results;
 }
 
