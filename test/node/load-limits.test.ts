@@ -1,0 +1,121 @@
+/** Limits on loader calls: a cap on concurrent calls per namespace, a deadline per load, and close(). */
+import { describe, expect, it } from "vitest";
+import { Namespace } from "../../node/namespace.js";
+import { LoadFailedError, LoadTimeoutError } from "../../shared/errors.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("maxConcurrentLoads", () => {
+  it("caps the loader calls in flight at once, and every queued key is still loaded", async () => {
+    let active = 0;
+    let most = 0;
+    const ns = new Namespace("n", {
+      maxConcurrentLoads: 3,
+      load: async (key) => {
+        active++;
+        most = Math.max(most, active);
+        await sleep(10);
+        active--;
+        return key;
+      },
+    });
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const results = await Promise.all(keys.map((key) => ns.get(key)));
+    results.forEach((result, i) => {
+      expect(Buffer.from(result.value as Uint8Array).toString()).toBe(keys[i]);
+    });
+    expect(most).toBe(3);
+    expect(ns.stats().loads).toBe(20);
+  });
+
+  it("a failing load frees its slot for the next", async () => {
+    const ns = new Namespace("n", {
+      maxConcurrentLoads: 1,
+      load: async (key) => {
+        await sleep(5);
+        if (key === "bad") throw new Error("bad key");
+        return key;
+      },
+    });
+    const [bad, good] = await Promise.allSettled([ns.get("bad"), ns.get("good")]);
+    expect(bad.status).toBe("rejected");
+    expect(good.status).toBe("fulfilled");
+  });
+
+  it("the cap is per namespace", async () => {
+    let active = 0;
+    let most = 0;
+    const load = async (key: string) => {
+      active++;
+      most = Math.max(most, active);
+      await sleep(20);
+      active--;
+      return key;
+    };
+    const one = new Namespace("one", { maxConcurrentLoads: 1, load });
+    const two = new Namespace("two", { maxConcurrentLoads: 1, load });
+    await Promise.all([one.get("a"), two.get("b"), one.get("c"), two.get("d")]);
+    expect(most).toBe(2);
+  });
+
+  it("refuses a cap that is not positive", () => {
+    expect(() => new Namespace("n", { load: () => "v", maxConcurrentLoads: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("load timeout", () => {
+  it("time queued behind the cap counts: a key that waits past the deadline times out without a loader call", async () => {
+    const started: string[] = [];
+    const ns = new Namespace("n", {
+      maxConcurrentLoads: 1,
+      loadTimeoutMs: 40,
+      load: async (key) => {
+        started.push(key);
+        await sleep(100); // ignores its signal and holds the only slot
+        return key;
+      },
+    });
+    const first = ns.get("first");
+    const queued = ns.get("queued");
+    await expect(first).rejects.toBeInstanceOf(LoadTimeoutError);
+    await expect(queued).rejects.toBeInstanceOf(LoadTimeoutError);
+    await sleep(120); // the first loader returns and frees its slot
+    expect(started).toEqual(["first"]);
+    expect(ns.stats()).toMatchObject({ loads: 1, loadTimeouts: 2, items: 0 });
+  });
+
+  it("a load that answers in time is unaffected", async () => {
+    const ns = new Namespace("n", {
+      loadTimeoutMs: 1_000,
+      load: async (key, { signal }) => {
+        await sleep(10);
+        expect(signal.aborted).toBe(false);
+        return key;
+      },
+    });
+    expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("k");
+  });
+
+  it("the message names the namespace, the key and the deadline", async () => {
+    const ns = new Namespace("users", { loadTimeoutMs: 20, load: () => new Promise(() => {}) });
+    await expect(ns.get("42")).rejects.toThrow(/users\/42.*20 ms/);
+  });
+});
+
+describe("close", () => {
+  it("aborts loader calls in flight: their callers get a load failure, and nothing is stored", async () => {
+    let signal: AbortSignal | undefined;
+    const ns = new Namespace("n", {
+      load: (_key, ctx) => {
+        signal = ctx.signal;
+        return new Promise(() => {});
+      },
+    });
+    const pending = ns.get("k");
+    await sleep(5);
+    ns.close();
+    await expect(pending).rejects.toBeInstanceOf(LoadFailedError);
+    expect(signal?.aborted).toBe(true);
+    expect(ns.stats().items).toBe(0);
+  });
+});

@@ -1,0 +1,118 @@
+/** Negative caching: "no such key" is remembered for negativeTtlMs so absent keys cannot hammer the data source. */
+import { describe, expect, it } from "vitest";
+import { Namespace } from "../../node/namespace.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A namespace whose loader never finds anything and counts its calls. */
+function absent(options: { negativeTtlMs?: number; maxBytes?: number } = {}) {
+  let calls = 0;
+  const ns = new Namespace("n", {
+    ...options,
+    load: () => {
+      calls++;
+      return undefined;
+    },
+  });
+  return { ns, calls: () => calls };
+}
+
+describe("negative caching", () => {
+  it("is on by default with a short TTL", async () => {
+    const { ns, calls } = absent();
+    expect(ns.negativeTtlMs).toBeGreaterThan(0);
+    expect(ns.negativeTtlMs).toBeLessThanOrEqual(10_000);
+    await ns.get("missing");
+    await ns.get("missing");
+    expect(calls()).toBe(1);
+  });
+
+  it("a second get of an absent key answers 'no such key' without calling the loader", async () => {
+    const { ns, calls } = absent({ negativeTtlMs: 10_000 });
+    const first = await ns.get("missing");
+    const second = await ns.get("missing");
+    expect(first.value).toBeUndefined();
+    expect(second.value).toBeUndefined();
+    expect(calls()).toBe(1);
+    expect(ns.stats()).toMatchObject({ loads: 1, misses: 1, hits: 1 });
+  });
+
+  it("remembers it for negativeTtlMs only, then asks the loader again", async () => {
+    const { ns, calls } = absent({ negativeTtlMs: 30 });
+    await ns.get("missing");
+    await ns.get("missing");
+    expect(calls()).toBe(1);
+    await sleep(80);
+    await ns.get("missing");
+    expect(calls()).toBe(2);
+  });
+
+  it("a remembered 'no such key' reports the negative TTL it has left", async () => {
+    const { ns } = absent({ negativeTtlMs: 5_000 });
+    await ns.get("missing");
+    const { value, ttlMs } = await ns.get("missing");
+    expect(value).toBeUndefined();
+    expect(ttlMs).toBeGreaterThan(4_000);
+    expect(ttlMs).toBeLessThanOrEqual(5_000);
+  });
+
+  it("negativeTtlMs 0 turns it off: every get calls the loader", async () => {
+    const { ns, calls } = absent({ negativeTtlMs: 0 });
+    for (let i = 0; i < 5; i++) expect((await ns.get("missing")).value).toBeUndefined();
+    expect(calls()).toBe(5);
+    expect(ns.stats().items).toBe(0);
+  });
+
+  it("is per key", async () => {
+    const { ns, calls } = absent({ negativeTtlMs: 10_000 });
+    await ns.get("a");
+    await ns.get("b");
+    await ns.get("a");
+    expect(calls()).toBe(2);
+  });
+
+  it("a PUT replaces a remembered 'no such key' at once", async () => {
+    const { ns, calls } = absent({ negativeTtlMs: 10_000 });
+    await ns.get("k");
+    ns.set("k", new Uint8Array([1, 2, 3]));
+    expect((await ns.get("k")).value).toEqual(new Uint8Array([1, 2, 3]));
+    expect(calls()).toBe(1);
+  });
+
+  it("forget drops a remembered 'no such key', so the next get asks the loader", async () => {
+    const { ns, calls } = absent({ negativeTtlMs: 10_000 });
+    await ns.get("k");
+    expect(ns.forget("k")).toBe(true);
+    await ns.get("k");
+    expect(calls()).toBe(2);
+  });
+
+  it("does not remember a load failure", async () => {
+    let calls = 0;
+    const ns = new Namespace("n", {
+      negativeTtlMs: 10_000,
+      load: () => {
+        calls++;
+        throw new Error("down");
+      },
+    });
+    await expect(ns.get("k")).rejects.toThrow("down");
+    await expect(ns.get("k")).rejects.toThrow("down");
+    expect(calls).toBe(2);
+  });
+
+  it("concurrent gets of an absent key share one loader call", async () => {
+    let calls = 0;
+    const ns = new Namespace("n", {
+      negativeTtlMs: 0,
+      load: async () => {
+        calls++;
+        await sleep(20);
+        return undefined;
+      },
+    });
+    const results = await Promise.all(Array.from({ length: 20 }, () => ns.get("missing")));
+    for (const result of results) expect(result.value).toBeUndefined();
+    expect(calls).toBe(1);
+  });
+});
