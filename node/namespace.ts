@@ -148,6 +148,8 @@ export class Namespace {
   };
   /** Aborts every loader call when the node closes. */
   private readonly closing = new AbortController();
+  /** One set per batch forward in flight: keys forgotten meanwhile, whose answers are stale and must not be kept. */
+  private readonly forgottenDuringBatches = new Set<Set<string>>();
 
   constructor(name: string, options: NamespaceOptions) {
     if (typeof options.load !== "function") throw new TypeError(`namespace ${name}: load must be a function`);
@@ -243,6 +245,8 @@ export class Namespace {
     if (missing.length === 0) return results;
     const missingKeys = missing.map((i) => keys[i] as string);
     let answers: (OwnerAnswer | BurrowError)[];
+    const forgotten = new Set<string>();
+    this.forgottenDuringBatches.add(forgotten);
     try {
       this.counters.forwards += missing.length;
       answers = await fromOwner(missingKeys);
@@ -258,11 +262,15 @@ export class Namespace {
         results[index] = answers[j] as Lookup | BurrowError;
       });
       return results;
+    } finally {
+      this.forgottenDuringBatches.delete(forgotten);
     }
     missing.forEach((index, j) => {
       const answer = answers[j] as OwnerAnswer | BurrowError;
+      const key = keys[index] as string;
       results[index] = answer;
-      if (!(answer instanceof BurrowError)) this.keepHot(keys[index] as string, answer.value, answer.ttlMs);
+      if (!(answer instanceof BurrowError) && !forgotten.has(key))
+        this.keepHot(key, answer.value, answer.ttlMs);
     });
     return results;
   }
@@ -281,6 +289,7 @@ export class Namespace {
   /** Drops every local copy of `key` (main store, hot cache, negative entry) and detaches loads in flight. */
   forget(key: string): boolean {
     this.flights.forget(key);
+    for (const forgotten of this.forgottenDuringBatches) forgotten.add(key);
     const hadHot = this.hot.delete(key);
     return this.store.delete(key) || hadHot;
   }
