@@ -377,6 +377,8 @@ export function toBytes(value: unknown): Uint8Array | undefined {
   if (value instanceof Uint8Array) return value;
   if (typeof value === "string") return encoder.encode(value);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  // Other typed arrays and DataViews are stored as the bytes they view.
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`the loader returned a value that is not bytes or JSON`);
   return encoder.encode(json);

@@ -320,11 +320,14 @@ async function batch(
 function toResult(outcome: Lookup | BurrowError): BatchResult {
   if (outcome instanceof BurrowError) return { status: BATCH_ERROR, error: outcome.toJSON() };
   if (outcome.value === undefined) return { status: BATCH_NOT_FOUND };
-  return { status: BATCH_VALUE, value: outcome.value };
+  return Number.isFinite(outcome.ttlMs)
+    ? { status: BATCH_VALUE, value: outcome.value, ttlMs: outcome.ttlMs }
+    : { status: BATCH_VALUE, value: outcome.value };
 }
 
 function fromResult(result: BatchResult): Lookup | BurrowError {
-  if (result.status === BATCH_VALUE) return { value: result.value, ttlMs: Number.POSITIVE_INFINITY };
+  if (result.status === BATCH_VALUE)
+    return { value: result.value, ttlMs: result.ttlMs ?? Number.POSITIVE_INFINITY };
   if (result.status === BATCH_NOT_FOUND) return { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
   return errorFromResponse(502, Buffer.from(JSON.stringify(result.error)));
 }

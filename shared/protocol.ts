@@ -60,8 +60,9 @@ export interface PeersBody {
 //   request  = version:u8 (=1) count:u32 { keyLength:u16 key:bytes }*count
 //   response = version:u8 (=1) count:u32 { status:u8 length:u32 payload }*count
 //
-// Results come in request order. status 0: payload is the value's bytes;
-// 1: no such key (length 0); 2: payload is the UTF-8 JSON error body
+// Results come in request order. status 0: payload is ttlMs:u32 (time the
+// entry has left, 0 = no TTL) followed by the value's bytes; 1: no such key
+// (length 0); 2: payload is the UTF-8 JSON error body
 // {"error","message"} for that key alone. Values travel as raw bytes: no
 // base64, no JSON wrapping.
 // ---------------------------------------------------------------------------
@@ -70,9 +71,16 @@ export const BATCH_VERSION = 1;
 export const BATCH_VALUE = 0;
 export const BATCH_NOT_FOUND = 1;
 export const BATCH_ERROR = 2;
+/** Longest TTL a batch answer carries (u32 ms, ~49 days); longer ones are sent as this. */
+export const MAX_BATCH_TTL_MS = 0xffff_ffff;
 
 export type BatchResult =
-  | { status: typeof BATCH_VALUE; value: Uint8Array }
+  | {
+      status: typeof BATCH_VALUE;
+      value: Uint8Array;
+      /** Time the entry has left at the answering node, in ms; undefined when it has no TTL. */
+      ttlMs?: number;
+    }
   | { status: typeof BATCH_NOT_FOUND }
   | { status: typeof BATCH_ERROR; error: ErrorBody };
 
@@ -130,7 +138,9 @@ export function encodeBatchResponse(results: readonly BatchResult[]): Buffer {
         : undefined,
   );
   let size = 5;
-  for (const p of payloads) size += 5 + (p?.length ?? 0);
+  results.forEach((r, i) => {
+    size += 5 + (payloads[i]?.length ?? 0) + (r.status === BATCH_VALUE ? 4 : 0);
+  });
   const out = Buffer.allocUnsafe(size);
   out[0] = BATCH_VERSION;
   out.writeUInt32BE(results.length, 1);
@@ -138,8 +148,15 @@ export function encodeBatchResponse(results: readonly BatchResult[]): Buffer {
   results.forEach((r, i) => {
     const payload = payloads[i];
     out[offset] = r.status;
-    out.writeUInt32BE(payload?.length ?? 0, offset + 1);
-    offset += 5;
+    if (r.status === BATCH_VALUE) {
+      out.writeUInt32BE(r.value.length + 4, offset + 1);
+      const ttl = r.ttlMs === undefined || !Number.isFinite(r.ttlMs) ? 0 : Math.ceil(r.ttlMs);
+      out.writeUInt32BE(Math.min(Math.max(ttl, 0), MAX_BATCH_TTL_MS), offset + 5);
+      offset += 9;
+    } else {
+      out.writeUInt32BE(payload?.length ?? 0, offset + 1);
+      offset += 5;
+    }
     if (payload !== undefined) {
       out.set(payload, offset);
       offset += payload.length;
@@ -167,8 +184,14 @@ export function decodeBatchResponse(body: Buffer): BatchResult[] {
     if (offset + length > body.length) throw new BadRequestError("malformed batch answer: truncated payload");
     const payload = body.subarray(offset, offset + length);
     offset += length;
-    if (status === BATCH_VALUE) results[i] = { status: BATCH_VALUE, value: payload };
-    else if (status === BATCH_NOT_FOUND) results[i] = { status: BATCH_NOT_FOUND };
+    if (status === BATCH_VALUE) {
+      if (length < 4) throw new BadRequestError("malformed batch answer: value without its TTL");
+      const ttlMs = payload.readUInt32BE(0);
+      results[i] =
+        ttlMs === 0
+          ? { status: BATCH_VALUE, value: payload.subarray(4) }
+          : { status: BATCH_VALUE, value: payload.subarray(4), ttlMs };
+    } else if (status === BATCH_NOT_FOUND) results[i] = { status: BATCH_NOT_FOUND };
     else if (status === BATCH_ERROR) results[i] = { status: BATCH_ERROR, error: parseErrorBody(payload) };
     else throw new BadRequestError(`malformed batch answer: unknown status ${status}`);
   }

@@ -62,6 +62,11 @@ describe("loader values", () => {
     expect(toBytes("é")).toEqual(new Uint8Array([0xc3, 0xa9]));
     expect(toBytes({ a: 1 })).toEqual(utf8('{"a":1}'));
     expect(() => toBytes(Symbol("s"))).toThrow(TypeError);
+    // Other views are stored as the bytes they view, not as JSON of their indices.
+    const words = new Uint16Array([0x0102, 0x0304]);
+    expect(toBytes(words)).toEqual(new Uint8Array(words.buffer));
+    const view = new DataView(new Uint8Array([1, 2, 3, 4]).buffer, 1, 2);
+    expect(toBytes(view)).toEqual(new Uint8Array([2, 3]));
   });
 
   it("the loader is called with the key and a context naming the namespace, with a live signal", async () => {

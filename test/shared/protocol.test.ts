@@ -128,12 +128,37 @@ describe("batch response framing", () => {
     expect(Buffer.compare(Buffer.from((decoded as { value: Uint8Array }).value), Buffer.from(value))).toBe(0);
   });
 
-  it("lays out version, count, and status + length + payload per key", () => {
+  it("lays out version, count, and status + length + payload per key (a value's payload starts with its TTL)", () => {
     const encoded = encodeBatchResponse([
       { status: BATCH_VALUE, value: new Uint8Array([9, 8]) },
+      { status: BATCH_VALUE, value: new Uint8Array([7]), ttlMs: 258 },
       { status: BATCH_NOT_FOUND },
     ]);
-    expect([...encoded]).toEqual([BATCH_VERSION, 0, 0, 0, 2, 0, 0, 0, 0, 2, 9, 8, 1, 0, 0, 0, 0]);
+    expect([...encoded]).toEqual([
+      ...[BATCH_VERSION, 0, 0, 0, 3],
+      ...[BATCH_VALUE, 0, 0, 0, 6, 0, 0, 0, 0, 9, 8],
+      ...[BATCH_VALUE, 0, 0, 0, 5, 0, 0, 1, 2, 7],
+      ...[BATCH_NOT_FOUND, 0, 0, 0, 0],
+    ]);
+  });
+
+  it("carries each value's remaining TTL, none when it has none", () => {
+    const decoded = decodeBatchResponse(
+      encodeBatchResponse([
+        { status: BATCH_VALUE, value: bytes("a"), ttlMs: 1500.2 },
+        { status: BATCH_VALUE, value: bytes("b") },
+        { status: BATCH_VALUE, value: bytes("c"), ttlMs: Number.POSITIVE_INFINITY },
+      ]),
+    );
+    expect(
+      decoded.map((r) =>
+        r.status === BATCH_VALUE ? [Buffer.from(r.value).toString(), "ttlMs" in r ? r.ttlMs : "none"] : r,
+      ),
+    ).toEqual([
+      ["a", 1501],
+      ["b", "none"],
+      ["c", "none"],
+    ]);
   });
 
   it("turns an error payload that is not a JSON error body into an internal error", () => {
@@ -154,6 +179,7 @@ describe("batch response framing", () => {
       ["a wrong version", Buffer.from([7, 0, 0, 0, 0])],
       ["a truncated entry header", valid.subarray(0, valid.length - 2)],
       ["a truncated payload", valid.subarray(0, 5 + 5 + 3)],
+      ["a value without its TTL", Buffer.from([BATCH_VERSION, 0, 0, 0, 1, BATCH_VALUE, 0, 0, 0, 2, 1, 2])],
       ["a count larger than the entries present", Buffer.from([BATCH_VERSION, 0, 0, 0, 2, 1, 0, 0, 0, 0])],
       ["an unknown status", Buffer.from([BATCH_VERSION, 0, 0, 0, 1, 3, 0, 0, 0, 0])],
       ["trailing bytes", Buffer.concat([valid, Buffer.from([0, 0])])],
