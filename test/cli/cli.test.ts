@@ -192,3 +192,18 @@ describe("burrow cluster", () => {
     expect(code).toBe(0);
   });
 });
+
+describe("examples/burrow.config.js", () => {
+  it("is a config module burrow node accepts", async () => {
+    const { loadConfig } = await import("../../cli/node-command.js");
+    const config = await loadConfig(
+      fileURLToPath(new URL("../../examples/burrow.config.js", import.meta.url)),
+    );
+    expect(config.drainDelayMs).toBe(1000);
+    const products = config.namespaces?.products;
+    expect(products).toBeDefined();
+    const signal = new AbortController().signal;
+    expect(await products?.load("p-1", { namespace: "products", signal })).toMatchObject({ name: "Trowel" });
+    expect(await products?.load("p-404", { namespace: "products", signal })).toBeUndefined();
+  });
+});
