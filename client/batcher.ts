@@ -1,0 +1,173 @@
+/**
+ * Auto-batching: gets for the same node and namespace issued in the same
+ * turn of the event loop go out as one batch request; a lone get goes out as
+ * a plain GET. A batch that reaches `maxBatchKeys` is sent at once and the
+ * next gets start another. Gets of one key in one batch share its slot.
+ *
+ * Each get stays its own failover unit: when a batch gets no answer, every
+ * get in it fails with the same AttemptError and moves on to its own next
+ * node, so one dead node fails no get.
+ */
+import { AbortedError, errorFromBody, UnavailableError } from "../shared/errors.js";
+import { BATCH_NOT_FOUND, BATCH_VALUE, type BatchResult } from "../shared/protocol.js";
+import { type Attempt, AttemptError } from "./failover.js";
+import type { Members, NodeHandle } from "./members.js";
+import type { Requests } from "./requests.js";
+
+/** One caller waiting for one key of a pending batch. */
+interface Waiter {
+  resolve: (value: Uint8Array | undefined) => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  settled: boolean;
+  /** Another caller waiting for the same key in the same batch. */
+  next: Waiter | undefined;
+}
+
+class PendingBatch {
+  /** Key -> its callers, in the order the keys were asked for. */
+  readonly waiters = new Map<string, Waiter>();
+  /** True when some key goes to this node only because its owner is out. */
+  detour = false;
+  sent = false;
+
+  constructor(
+    readonly node: NodeHandle,
+    readonly namespace: string,
+  ) {}
+}
+
+export class Batcher {
+  /** Batch requests sent (two keys or more). */
+  batches = 0;
+  /** Keys sent in batch requests. */
+  batchedKeys = 0;
+  private readonly open = new Map<NodeHandle, Map<string, PendingBatch>>();
+  private scheduled: PendingBatch[] = [];
+  private immediate: NodeJS.Immediate | undefined;
+  private closed = false;
+  private readonly flushScheduled = () => this.flush();
+
+  constructor(
+    private readonly requests: Requests,
+    private readonly members: Members,
+    private readonly maxBatchKeys: number,
+  ) {}
+
+  /** The batched attempt: one get of one key on one node, sent with its neighbours. */
+  readonly get: Attempt<Uint8Array | undefined> = (node, namespace, key, signal) => {
+    if (this.closed) return Promise.reject(new UnavailableError("the client is closed"));
+    let byNamespace = this.open.get(node);
+    if (byNamespace === undefined) {
+      byNamespace = new Map();
+      this.open.set(node, byNamespace);
+    }
+    let batch = byNamespace.get(namespace);
+    if (batch === undefined) {
+      batch = new PendingBatch(node, namespace);
+      byNamespace.set(namespace, batch);
+      this.scheduled.push(batch);
+      this.immediate ??= setImmediate(this.flushScheduled);
+    }
+    if (!batch.detour && this.members.isDetour(node, key)) batch.detour = true;
+    const waiters = batch.waiters;
+    const promise = new Promise<Uint8Array | undefined>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        settled: false,
+        next: waiters.get(key),
+      };
+      if (signal !== undefined) {
+        waiter.onAbort = () =>
+          settle(waiter, undefined, new AbortedError(undefined, { cause: signal.reason }));
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      waiters.set(key, waiter);
+    });
+    if (waiters.size >= this.maxBatchKeys) {
+      byNamespace.delete(namespace);
+      void this.send(batch);
+    }
+    return promise;
+  };
+
+  /** Fails every get not yet sent; no batch is sent after this. */
+  close(): void {
+    this.closed = true;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    const error = new UnavailableError("the client is closed");
+    for (const batch of this.scheduled) {
+      if (!batch.sent) for (const waiter of batch.waiters.values()) settleAll(waiter, undefined, error);
+    }
+    this.scheduled = [];
+    this.open.clear();
+  }
+
+  private flush(): void {
+    this.immediate = undefined;
+    const batches = this.scheduled;
+    this.scheduled = [];
+    this.open.clear();
+    for (const batch of batches) if (!batch.sent) void this.send(batch);
+  }
+
+  private async send(batch: PendingBatch): Promise<void> {
+    batch.sent = true;
+    const { node, namespace, waiters } = batch;
+    // The node may have left the ring since these gets chose it: send it nothing.
+    if (!this.members.isRoutable(node)) {
+      const error = new AttemptError("unavailable", `left the ring (${this.members.state(node)})`);
+      for (const waiter of waiters.values()) settleAll(waiter, undefined, error);
+      return;
+    }
+    if (waiters.size === 1) return this.sendOne(batch);
+    const keys = [...waiters.keys()];
+    this.batches++;
+    this.batchedKeys += keys.length;
+    let results: BatchResult[];
+    try {
+      results = await this.requests.batch(node, namespace, keys, batch.detour);
+    } catch (err) {
+      for (const waiter of waiters.values()) settleAll(waiter, undefined, err);
+      return;
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const result = results[i] as BatchResult;
+      const waiter = waiters.get(keys[i] as string) as Waiter;
+      if (result.status === BATCH_VALUE) settleAll(waiter, result.value, undefined);
+      else if (result.status === BATCH_NOT_FOUND) settleAll(waiter, undefined, undefined);
+      else settleAll(waiter, undefined, errorFromBody(500, result.error));
+    }
+  }
+
+  /** A batch of one key is a plain GET, cancelled by its caller's signal when it has one caller. */
+  private async sendOne(batch: PendingBatch): Promise<void> {
+    const [key, waiter] = batch.waiters.entries().next().value as [string, Waiter];
+    const signal = waiter.next === undefined ? waiter.signal : undefined;
+    try {
+      const value = await this.requests.get(batch.node, batch.namespace, key, batch.detour, signal);
+      settleAll(waiter, value, undefined);
+    } catch (err) {
+      settleAll(waiter, undefined, err);
+    }
+  }
+}
+
+function settleAll(first: Waiter, value: Uint8Array | undefined, error: unknown): void {
+  for (let waiter: Waiter | undefined = first; waiter !== undefined; waiter = waiter.next) {
+    settle(waiter, value, error);
+  }
+}
+
+function settle(waiter: Waiter, value: Uint8Array | undefined, error: unknown): void {
+  if (waiter.settled) return;
+  waiter.settled = true;
+  if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener("abort", waiter.onAbort);
+  if (error === undefined) waiter.resolve(value);
+  else waiter.reject(error);
+}

@@ -1,0 +1,364 @@
+/**
+ * `BurrowClient`: the SDK services read through Burrow with. It wires the
+ * parts — members (identity, health, ring), requests (the wire), batcher,
+ * failover and the near cache — and offers the API; it does none of their
+ * work itself.
+ */
+import { EventEmitter } from "node:events";
+import { normalizeAddresses, parseAddressList } from "../shared/address.js";
+import { AbortedError, BadRequestError, InternalError, UnavailableError } from "../shared/errors.js";
+import { UndiciTransport } from "../shared/transport.js";
+import { assertKey, assertNamespace } from "../shared/validate.js";
+import { Batcher } from "./batcher.js";
+import { type Attempt, Failover } from "./failover.js";
+import { Members } from "./members.js";
+import { NearCache } from "./near-cache.js";
+import {
+  type BurrowClientOptions,
+  type CallOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  type SetOptions,
+} from "./options.js";
+import { Requests } from "./requests.js";
+import { type ClientStats, newCallCounters } from "./stats.js";
+
+export {
+  AbortedError,
+  BadRequestError,
+  BurrowError,
+  type ErrorCode,
+  InternalError,
+  LoadFailedError,
+  LoadTimeoutError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  TimeoutError,
+  UnauthorizedError,
+  UnavailableError,
+  UnknownNamespaceError,
+  UnknownRouteError,
+} from "../shared/errors.js";
+export type { BurrowClientOptions, CallOptions, NearCacheOptions, SetOptions } from "./options.js";
+export type { ClientStats, NodeStats } from "./stats.js";
+
+export interface BurrowClientEvents {
+  /** A node left the ring: it refused a connection, timed out repeatedly, failed a probe, or is draining. */
+  nodeDown: [id: string, state: "down" | "draining"];
+  /** A node that was down or draining passed enough probes and is back in the ring. */
+  nodeUp: [id: string];
+}
+
+const utf8 = new TextDecoder();
+
+export class BurrowClient extends EventEmitter<BurrowClientEvents> {
+  private readonly options: ResolvedOptions;
+  private readonly transport: UndiciTransport;
+  private readonly members: Members;
+  private readonly requests: Requests;
+  private readonly batcher: Batcher;
+  private readonly failover: Failover;
+  private readonly near: NearCache | undefined;
+  private readonly counters = newCallCounters();
+  /** How a get reaches a node: batched, or a plain GET each when batching is off. */
+  private readonly readAttempt: Attempt<Uint8Array | undefined>;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * @param servers every node, as `host:port` or base URLs (an array, or one
+   *   comma-separated string). The nodes' own ids are learned from their
+   *   health answers, so the spelling need not match theirs.
+   */
+  constructor(servers: string | readonly string[], options: BurrowClientOptions = {}) {
+    super();
+    const addresses = typeof servers === "string" ? parseAddressList(servers) : normalizeAddresses(servers);
+    if (addresses.length === 0) throw new TypeError("BurrowClient needs at least one node address");
+    const o = resolveOptions(options);
+    this.options = o;
+    this.transport = new UndiciTransport({
+      connections: o.connections,
+      connectTimeoutMs: o.connectTimeoutMs,
+      keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      dispatcher: o.dispatcher,
+    });
+    this.members = new Members(addresses, {
+      transport: this.transport,
+      virtualNodes: o.virtualNodes,
+      probeIntervalMs: o.probeIntervalMs,
+      probeTimeoutMs: o.probeTimeoutMs,
+      timeoutsToEject: o.timeoutsToEject,
+      probesToRecover: o.probesToRecover,
+    });
+    this.members.on("down", (id, state) =>
+      this.emit("nodeDown", id, state === "draining" ? "draining" : "down"),
+    );
+    this.members.on("up", (id) => this.emit("nodeUp", id));
+    this.requests = new Requests({
+      transport: this.transport,
+      members: this.members,
+      timeoutMs: o.timeoutMs,
+      authToken: o.authToken,
+    });
+    this.batcher = new Batcher(this.requests, this.members, o.maxBatchKeys);
+    this.failover = new Failover(this.members, {
+      retries: o.retries,
+      minBackoffMs: o.minBackoffMs,
+      maxBackoffMs: o.maxBackoffMs,
+      isClosed: () => this.closed,
+    });
+    this.readAttempt = o.batching
+      ? this.batcher.get
+      : (node, namespace, key, signal) =>
+          this.requests.get(node, namespace, key, this.members.isDetour(node, key), signal);
+    if (o.nearCache !== undefined) {
+      // A write's tombstone must outlive every get that began before the write.
+      const longestCallMs = o.probeTimeoutMs + (o.retries + 1) * (o.timeoutMs + o.maxBackoffMs);
+      this.near = new NearCache(o.nearCache, Math.max(o.nearCache.ttlMs, longestCallMs));
+    }
+  }
+
+  /**
+   * Resolves once the first round of health probes has settled and the
+   * client knows the nodes' ids. Calls wait for it by themselves; `ownerOf`
+   * does not, so await this first when you need it right after start.
+   */
+  ready(): Promise<void> {
+    return this.members.ready;
+  }
+
+  /** The value of `key`, or undefined when there is no such key. The bytes are the caller's own. */
+  async get(namespace: string, key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    const value = await this.read(namespace, key, options?.signal, this.readAttempt);
+    return value === undefined ? undefined : own(value, this.near !== undefined);
+  }
+
+  /** The value of `key` decoded as UTF-8, or undefined when there is no such key. */
+  async getString(namespace: string, key: string, options?: CallOptions): Promise<string | undefined> {
+    const value = await this.read(namespace, key, options?.signal, this.readAttempt);
+    return value === undefined ? undefined : utf8.decode(value);
+  }
+
+  /**
+   * The value of `key` parsed as JSON, or undefined when there is no such
+   * key. A value that is not JSON rejects with `InternalError`. `T` is not
+   * checked: validate the shape if the data source may change it.
+   */
+  async getJSON<T = unknown>(namespace: string, key: string, options?: CallOptions): Promise<T | undefined> {
+    const text = await this.getString(namespace, key, options);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      this.counters.errors++;
+      throw new InternalError(`the value of ${namespace}/${key} is not JSON: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Many keys of one namespace: keys are split by node and sent as batches
+   * in parallel (whatever `batching` says). Keys that do not exist are left
+   * out of the map. The first key that fails rejects the whole call.
+   */
+  async getMany(
+    namespace: string,
+    keys: Iterable<string>,
+    options?: CallOptions,
+  ): Promise<Map<string, Uint8Array>> {
+    assertNamespace(namespace);
+    const unique = [...new Set(keys)];
+    for (const key of unique) assertKey(key);
+    const signal = options?.signal;
+    const values = await Promise.all(
+      unique.map((key) => this.read(namespace, key, signal, this.batcher.get, true)),
+    );
+    const result = new Map<string, Uint8Array>();
+    const copy = this.near !== undefined;
+    for (let i = 0; i < unique.length; i++) {
+      const value = values[i];
+      if (value !== undefined) result.set(unique[i] as string, own(value, copy));
+    }
+    return result;
+  }
+
+  /**
+   * Stores a value at the key's owner (strings as UTF-8), which purges every
+   * other copy. `ttlMs` sets this entry's time to live; 0 keeps it until it
+   * is evicted or deleted. The near cache drops the key at once.
+   */
+  async set(namespace: string, key: string, value: Uint8Array | string, options?: SetOptions): Promise<void> {
+    const body = typeof value === "string" ? Buffer.from(value, "utf8") : value;
+    if (!(body instanceof Uint8Array)) throw new BadRequestError("a value is a Uint8Array or a string");
+    const ttlMs = options?.ttlMs;
+    if (ttlMs !== undefined && (!Number.isInteger(ttlMs) || ttlMs < 0)) {
+      throw new BadRequestError(`ttlMs must be a whole number of ms >= 0, got ${ttlMs}`);
+    }
+    this.counters.sets++;
+    await this.write(namespace, key, body, ttlMs, options?.signal);
+  }
+
+  /** Removes the key at its owner and every copy of it; the near cache drops it at once. */
+  async delete(namespace: string, key: string, options?: CallOptions): Promise<void> {
+    this.counters.deletes++;
+    await this.write(namespace, key, undefined, undefined, options?.signal);
+  }
+
+  /**
+   * The id of the node this client sends `key` to now: the key's owner, or
+   * while the owner is out of the ring, the node that stands in for it.
+   * Undefined when no node is up (or before `ready()`). The namespace does
+   * not take part in placement; it is validated like the key.
+   */
+  ownerOf(namespace: string, key: string): string | undefined {
+    assertNamespace(namespace);
+    assertKey(key);
+    return this.members.ownerOf(key)?.id;
+  }
+
+  stats(): ClientStats {
+    const nodes = this.members.nodes.map((node) => ({
+      id: node.id,
+      address: node.address,
+      state: this.members.state(node),
+      identified: node.identified,
+      requests: node.requests,
+      failures: node.failures,
+    }));
+    const near = this.near;
+    return {
+      ...this.counters,
+      purgeFailures: this.requests.purgeFailures,
+      requests: nodes.reduce((sum, node) => sum + node.requests, 0),
+      batches: this.batcher.batches,
+      batchedKeys: this.batcher.batchedKeys,
+      retries: this.failover.retries,
+      nearCache:
+        near === undefined
+          ? undefined
+          : { items: near.items, bytes: near.bytes, maxBytes: near.options.maxBytes },
+      nodes,
+    };
+  }
+
+  /**
+   * Stops probes and batch timers and closes every socket. Calls in flight
+   * reject with `UnavailableError`; later calls too. A process that only used
+   * the client exits by itself afterwards.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    this.requests.closed = true;
+    this.batcher.close();
+    // Members stop first so that sockets closing under probes raise no events.
+    await Promise.all([this.members.stop(), this.transport.close()]);
+    this.near?.clear();
+  }
+
+  /** One key through the near cache, then the nodes. The bytes may be shared: callers copy. */
+  private async read(
+    namespace: string,
+    key: string,
+    signal: AbortSignal | undefined,
+    attempt: Attempt<Uint8Array | undefined>,
+    validated = false,
+  ): Promise<Uint8Array | undefined> {
+    this.counters.gets++;
+    try {
+      if (!validated) {
+        assertNamespace(namespace);
+        assertKey(key);
+      }
+      this.checkOpen(signal);
+      const near = this.near;
+      let nearKey = "";
+      let since = 0;
+      if (near !== undefined) {
+        nearKey = NearCache.keyOf(namespace, key);
+        const hit = near.get(nearKey);
+        if (hit !== undefined) {
+          this.counters.nearHits++;
+          return hit;
+        }
+        since = near.epoch();
+      }
+      if (!this.members.isReady) await this.whenReady(signal);
+      const value = await this.failover.run(attempt, namespace, key, signal);
+      if (value === undefined) this.counters.notFound++;
+      else if (near !== undefined) near.fill(nearKey, value, since);
+      return value;
+    } catch (err) {
+      this.counters.errors++;
+      throw err;
+    }
+  }
+
+  private async write(
+    namespace: string,
+    key: string,
+    body: Uint8Array | undefined,
+    ttlMs: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    try {
+      assertNamespace(namespace);
+      assertKey(key);
+      this.checkOpen(signal);
+    } catch (err) {
+      this.counters.errors++;
+      throw err;
+    }
+    const near = this.near;
+    const nearKey = near === undefined ? "" : NearCache.keyOf(namespace, key);
+    near?.beginWrite(nearKey);
+    try {
+      if (!this.members.isReady) await this.whenReady(signal);
+      await this.failover.run(
+        (node, ns, k, s) => this.requests.write(node, ns, k, body, ttlMs, this.members.isDetour(node, k), s),
+        namespace,
+        key,
+        signal,
+      );
+    } catch (err) {
+      this.counters.errors++;
+      throw err;
+    } finally {
+      near?.endWrite(nearKey);
+    }
+  }
+
+  private checkOpen(signal: AbortSignal | undefined): void {
+    if (this.closed) throw new UnavailableError("the client is closed");
+    if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
+  }
+
+  /** Waits for the first probe round, unless the caller aborts first. */
+  private async whenReady(signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) return this.members.ready;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new AbortedError(undefined, { cause: signal.reason }));
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.members.ready, aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort as () => void);
+    }
+  }
+}
+
+/**
+ * Bytes the caller may keep and change: a view into a batch answer or a
+ * near-cache entry is copied; a whole answer body is the caller's already.
+ */
+function own(value: Uint8Array, shared: boolean): Uint8Array {
+  return shared || value.byteLength !== value.buffer.byteLength ? new Uint8Array(value) : value;
+}

@@ -1,0 +1,177 @@
+/**
+ * Who the client talks to and who owns what: the configured node addresses,
+ * the id each node reports for itself, their health, and the ring.
+ *
+ * Identity: a node's id is what it says in its `_health` answer, not how the
+ * client spelled its address, so `127.0.0.1:5001` in the client and
+ * `http://localhost:5001` in the nodes' member lists still hash to the same
+ * owner. A node is routable once it has told us its id and while it is up.
+ *
+ * Two rings: `all` over every identified node (the owner the nodes agree on)
+ * and `up` over the routable ones (where requests go). They are one object
+ * while every node is up.
+ */
+import { EventEmitter } from "node:events";
+import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
+import { HealthTracker, type MemberState } from "../shared/health.js";
+import { HealthProber } from "../shared/prober.js";
+import type { HealthBody } from "../shared/protocol.js";
+import { HashRing } from "../shared/ring.js";
+import type { Transport } from "../shared/transport.js";
+
+/** One configured node, with the counters `stats()` reports for it. */
+export class NodeHandle {
+  /** The id the node reported, or its normalised address until it has. */
+  id: string;
+  /** True once the node has answered a health probe with its id. */
+  identified = false;
+  /** Requests sent to this node (single and batch; probes not counted). */
+  requests = 0;
+  /** Requests that got no answer: connection errors, timeouts, 503. */
+  failures = 0;
+
+  /** @param address the base URL requests are sent to, as configured (normalised). */
+  constructor(readonly address: string) {
+    this.id = address;
+  }
+}
+
+export interface MembersOptions {
+  transport: Transport;
+  virtualNodes: number | undefined;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  timeoutsToEject: number;
+  probesToRecover: number;
+}
+
+export interface MembersEvents {
+  up: [id: string];
+  down: [id: string, state: MemberState];
+}
+
+export class Members extends EventEmitter<MembersEvents> {
+  readonly health: HealthTracker;
+  readonly nodes: readonly NodeHandle[];
+  /** Settles once the first probe round has (each probe is bounded by its timeout). */
+  readonly ready: Promise<void>;
+  isReady = false;
+  private readonly byAddress = new Map<string, NodeHandle>();
+  /** Routable nodes by id. */
+  private byId = new Map<string, NodeHandle>();
+  private all: HashRing;
+  private up: HashRing;
+  private readonly prober: HealthProber;
+  private readonly virtualNodes: number | undefined;
+  private stopped = false;
+
+  constructor(addresses: readonly string[], options: MembersOptions) {
+    super();
+    this.virtualNodes = options.virtualNodes;
+    this.health = new HealthTracker({
+      timeoutsToEject: options.timeoutsToEject,
+      probesToRecover: options.probesToRecover,
+    });
+    this.nodes = normalizeAddresses(addresses).map((address) => new NodeHandle(address));
+    for (const node of this.nodes) {
+      this.byAddress.set(node.address, node);
+      this.health.add(node.address);
+    }
+    this.all = this.up = new HashRing([], { virtualNodes: this.virtualNodes });
+    this.health.on("down", (address, state) => this.changed(address, (id) => this.emit("down", id, state)));
+    this.health.on("up", (address) => this.changed(address, (id) => this.emit("up", id)));
+    this.prober = new HealthProber({
+      transport: options.transport,
+      tracker: this.health,
+      intervalMs: options.probeIntervalMs,
+      timeoutMs: options.probeTimeoutMs,
+      onHealth: (address, body) => this.identify(address, body),
+    });
+    this.ready = this.prober.probeAll().then(() => {
+      this.isReady = true;
+      if (!this.stopped) this.prober.start();
+    });
+  }
+
+  /** The node `key` goes to now: its owner, or the next routable node when the owner is out. */
+  ownerOf(key: string): NodeHandle | undefined {
+    const id = this.up.ownerOf(key);
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  /** The first routable node for `key`, in ring order, that is not in `tried`. */
+  next(key: string, tried: readonly NodeHandle[]): NodeHandle | undefined {
+    for (const id of this.up.ownersOf(key)) {
+      const node = this.byId.get(id);
+      if (node !== undefined && !tried.includes(node)) return node;
+    }
+    return undefined;
+  }
+
+  /**
+   * True when `node` is not the owner the nodes themselves name for `key`:
+   * the client only sends a key elsewhere because the owner is out, and says
+   * so, so that the node serves the key itself instead of waiting on the
+   * owner. Cheap while every node is up.
+   */
+  isDetour(node: NodeHandle, key: string): boolean {
+    return this.up !== this.all && this.all.ownerOf(key) !== node.id;
+  }
+
+  isRoutable(node: NodeHandle): boolean {
+    return node.identified && this.health.isUp(node.address);
+  }
+
+  state(node: NodeHandle): MemberState {
+    return this.health.state(node.address) ?? "down";
+  }
+
+  /** Stops probing; no event fires after this. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.health.removeAllListeners();
+    this.removeAllListeners();
+    await this.prober.stop();
+  }
+
+  private identify(address: string, body: HealthBody): void {
+    const node = this.byAddress.get(address);
+    if (node === undefined) return;
+    let id: string;
+    try {
+      id = normalizeAddress(body.id);
+    } catch {
+      return;
+    }
+    if (node.identified && node.id === id) return;
+    node.id = id;
+    node.identified = true;
+    this.rebuild();
+  }
+
+  private changed(address: string, emit: (id: string) => void): void {
+    const node = this.byAddress.get(address);
+    if (node === undefined) return;
+    this.rebuild();
+    emit(node.id);
+  }
+
+  private rebuild(): void {
+    const all = new Set<string>();
+    const byId = new Map<string, NodeHandle>();
+    for (const node of this.nodes) {
+      if (!node.identified) continue;
+      all.add(node.id);
+      // Two addresses of one node: either will do, the first routable wins.
+      if (this.health.isUp(node.address) && !byId.has(node.id)) byId.set(node.id, node);
+    }
+    const options = { virtualNodes: this.virtualNodes };
+    const ids = [...all].sort();
+    // Health changes do not change the set of identified nodes: keep that ring.
+    if (ids.length !== this.all.members.length || ids.some((id, i) => id !== this.all.members[i])) {
+      this.all = new HashRing(ids, options);
+    }
+    this.up = byId.size === all.size ? this.all : new HashRing(byId.keys(), options);
+    this.byId = byId;
+  }
+}

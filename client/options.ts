@@ -1,0 +1,232 @@
+/**
+ * The options of `new BurrowClient()` and of its calls. Every option says
+ * what it does, its default and its unit; `resolveOptions` fills in the
+ * defaults and refuses values that cannot work.
+ */
+import type { Dispatcher } from "undici";
+
+/** The optional in-process copy of values in front of the network. */
+export interface NearCacheOptions {
+  /**
+   * Budget of the near cache, in bytes: UTF-8-ish length of `namespace/key`
+   * plus the value's bytes. Least recently used values go first; a value
+   * larger than the whole budget is not kept.
+   */
+  maxBytes: number;
+  /**
+   * How long a value is served from the near cache, in ms, without asking
+   * the node. This bounds how stale a value can be when another process (or
+   * the node's own TTL) changes it; this client's own `set` and `delete`
+   * purge it at once.
+   */
+  ttlMs: number;
+}
+
+export interface BurrowClientOptions {
+  /**
+   * Deadline of one attempt, in ms: one get, batch, set or delete sent to one
+   * node, including the node's load from the data source. A call makes at
+   * most `retries + 1` attempts, so it settles within about
+   * `timeoutMs x (retries + 1)` plus backoff. Keep it above your loaders'
+   * usual latency: a load slower than this counts as a timeout of the node.
+   * @default 1000
+   */
+  timeoutMs?: number;
+  /**
+   * Further attempts after one that got no answer (connection refused or
+   * dropped, deadline passed, node draining), each on the next distinct node
+   * of the ring. A 404 and error answers such as `load_failed` are answers
+   * and are never retried.
+   * @default 2
+   */
+  retries?: number;
+  /**
+   * Backoff before the first further attempt, in ms; it doubles for each
+   * further attempt and is multiplied by a random factor in [1, 2) so that
+   * retries of many callers do not land together.
+   * @default 10
+   */
+  minBackoffMs?: number;
+  /**
+   * Longest backoff before a further attempt, in ms.
+   * @default 50
+   */
+  maxBackoffMs?: number;
+  /**
+   * Time between active health probes (`GET /_burrow/_health`) of every
+   * node, in ms. A node that is down or draining comes back only through
+   * probes.
+   * @default 1000
+   */
+  probeIntervalMs?: number;
+  /**
+   * Deadline of one health probe, in ms. The first call of a new client waits
+   * for the first probe round (at most this long), which tells the client
+   * each node's id.
+   * @default timeoutMs
+   */
+  probeTimeoutMs?: number;
+  /**
+   * Consecutive timeouts of one node (of requests or probes) that take it out
+   * of the ring before its next probe. A refused or dropped connection takes
+   * it out at once; any answer resets the count.
+   * @default 2
+   */
+  timeoutsToEject?: number;
+  /**
+   * Consecutive healthy probes that bring a down or draining node back into
+   * the ring.
+   * @default 2
+   */
+  probesToRecover?: number;
+  /**
+   * Turns on an in-process LRU copy of values, bounded by bytes and TTL.
+   * Gets answered from it do not touch the network (`stats().nearHits`).
+   * @default undefined (off)
+   */
+  nearCache?: NearCacheOptions;
+  /**
+   * Sent as `authorization: Bearer <authToken>` on every request but health
+   * probes; needed when the nodes run with an auth token.
+   * @default undefined (no header)
+   */
+  authToken?: string;
+  /**
+   * Auto-batching: gets for the same node and namespace issued in the same
+   * turn of the event loop go out as one batch request. `false` sends every
+   * `get` on its own; `getMany` always batches.
+   * @default true
+   */
+  batching?: boolean;
+  /**
+   * Most keys in one batch request; a batch that fills up is sent at once
+   * and the next keys start another. At most 1000 (the nodes' limit).
+   * Note that a batch is answered when its slowest key is loaded.
+   * @default 256
+   */
+  maxBatchKeys?: number;
+  /**
+   * Ring points per node. Must equal the nodes' `virtualNodes`, or client
+   * and nodes name different owners.
+   * @default 2048
+   */
+  virtualNodes?: number;
+  /**
+   * Sockets kept open to each node (keep-alive).
+   * @default 16
+   */
+  connections?: number;
+  /**
+   * Time allowed to open a TCP connection to a node, in ms. Short, so that a
+   * dead host is failed over quickly.
+   * @default 500
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long an idle socket to a node stays open, in ms. Keep it below the
+   * nodes' `keepAliveTimeoutMs` (65 s by default) so that the client, not
+   * the node, closes idle sockets.
+   * @default 30000
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Sends every request through this undici dispatcher instead of one pool
+   * per node: an undici `MockAgent` in unit tests, or a shared `Agent`.
+   * `connections`, `connectTimeoutMs` and `keepAliveTimeoutMs` then do not
+   * apply. `close()` does not close it.
+   * @default undefined (one undici Pool per node)
+   */
+  dispatcher?: Dispatcher;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Aborts the call: it rejects at once with `AbortedError`, and no further attempt starts. */
+  signal?: AbortSignal;
+}
+
+export interface SetOptions extends CallOptions {
+  /**
+   * Time to live of this entry on the node, in ms; 0 keeps it until it is
+   * evicted or deleted.
+   * @default the namespace's TTL on the node
+   */
+  ttlMs?: number;
+}
+
+/** The options with every default filled in. */
+export interface ResolvedOptions {
+  timeoutMs: number;
+  retries: number;
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  timeoutsToEject: number;
+  probesToRecover: number;
+  nearCache: NearCacheOptions | undefined;
+  authToken: string | undefined;
+  batching: boolean;
+  maxBatchKeys: number;
+  virtualNodes: number | undefined;
+  connections: number;
+  connectTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  dispatcher: Dispatcher | undefined;
+}
+
+/** The nodes refuse larger batches. */
+export const MAX_BATCH_KEYS = 1000;
+
+export function resolveOptions(options: BurrowClientOptions): ResolvedOptions {
+  const timeoutMs = positive("timeoutMs", options.timeoutMs, 1000);
+  const minBackoffMs = whole("minBackoffMs", options.minBackoffMs, 10);
+  const nearCache = options.nearCache;
+  if (nearCache !== undefined) {
+    required("nearCache.maxBytes", nearCache.maxBytes);
+    required("nearCache.ttlMs", nearCache.ttlMs);
+  }
+  const maxBatchKeys = positive("maxBatchKeys", options.maxBatchKeys, 256);
+  if (maxBatchKeys > MAX_BATCH_KEYS) {
+    throw new RangeError(`maxBatchKeys must be at most ${MAX_BATCH_KEYS}, got ${maxBatchKeys}`);
+  }
+  return {
+    timeoutMs,
+    retries: whole("retries", options.retries, 2),
+    minBackoffMs,
+    maxBackoffMs: Math.max(minBackoffMs, whole("maxBackoffMs", options.maxBackoffMs, 50)),
+    probeIntervalMs: positive("probeIntervalMs", options.probeIntervalMs, 1000),
+    probeTimeoutMs: positive("probeTimeoutMs", options.probeTimeoutMs, timeoutMs),
+    timeoutsToEject: positive("timeoutsToEject", options.timeoutsToEject, 2),
+    probesToRecover: positive("probesToRecover", options.probesToRecover, 2),
+    nearCache: nearCache === undefined ? undefined : { ...nearCache },
+    authToken: options.authToken === "" ? undefined : options.authToken,
+    batching: options.batching ?? true,
+    maxBatchKeys,
+    virtualNodes:
+      options.virtualNodes === undefined ? undefined : required("virtualNodes", options.virtualNodes),
+    connections: positive("connections", options.connections, 16),
+    connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 500),
+    keepAliveTimeoutMs: positive("keepAliveTimeoutMs", options.keepAliveTimeoutMs, 30_000),
+    dispatcher: options.dispatcher,
+  };
+}
+
+function whole(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a whole number >= 0, got ${value}`);
+  }
+  return value;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  return value === undefined ? fallback : required(name, value);
+}
+
+function required(name: string, value: number | undefined): number {
+  if (value === undefined || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a whole number >= 1, got ${value}`);
+  }
+  return value;
+}
