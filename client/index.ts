@@ -258,7 +258,8 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.requests.closed = true;
     this.batcher.close();
     // Members stop first so that sockets closing under probes raise no events.
-    await Promise.all([this.members.stop(), this.transport.close()]);
+    this.members.stop();
+    await this.transport.close();
     this.near?.clear();
   }
 

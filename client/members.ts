@@ -53,7 +53,7 @@ export interface MembersEvents {
 export class Members extends EventEmitter<MembersEvents> {
   readonly health: HealthTracker;
   readonly nodes: readonly NodeHandle[];
-  /** Settles once the first probe round has (each probe is bounded by its timeout). */
+  /** Settles once the first probe round has (each probe is bounded by its timeout), or on stop(). */
   readonly ready: Promise<void>;
   isReady = false;
   private readonly byAddress = new Map<string, NodeHandle>();
@@ -64,6 +64,7 @@ export class Members extends EventEmitter<MembersEvents> {
   private readonly prober: HealthProber;
   private readonly virtualNodes: number | undefined;
   private stopped = false;
+  private readonly settleReady: () => void;
 
   constructor(addresses: readonly string[], options: MembersOptions) {
     super();
@@ -87,8 +88,14 @@ export class Members extends EventEmitter<MembersEvents> {
       timeoutMs: options.probeTimeoutMs,
       onHealth: (address, body) => this.identify(address, body),
     });
-    this.ready = this.prober.probeAll().then(() => {
+    let settle: () => void = () => {};
+    this.ready = new Promise((resolve) => {
+      settle = resolve;
+    });
+    this.settleReady = settle;
+    void this.prober.probeAll().then(() => {
       this.isReady = true;
+      settle();
       if (!this.stopped) this.prober.start();
     });
   }
@@ -126,12 +133,17 @@ export class Members extends EventEmitter<MembersEvents> {
     return this.health.state(node.address) ?? "down";
   }
 
-  /** Stops probing; no event fires after this. */
-  async stop(): Promise<void> {
+  /**
+   * Stops probing; no event fires after this, and calls waiting for `ready`
+   * go on (to find the client closed). A probe in flight is not waited for:
+   * closing the transport ends it.
+   */
+  stop(): void {
     this.stopped = true;
     this.health.removeAllListeners();
     this.removeAllListeners();
-    await this.prober.stop();
+    this.settleReady();
+    void this.prober.stop();
   }
 
   private identify(address: string, body: HealthBody): void {

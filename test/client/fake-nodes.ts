@@ -6,8 +6,10 @@
  * Values: keys starting with `missing` are 404, `fail` are 502 load_failed,
  * `slowload` are 504 load_timeout; namespaces other than `users` and `items`
  * are 404 unknown_namespace; anything else is `value:<ns>:<key>` unless a
- * PUT stored something else.
+ * PUT stored something else. Keys starting with `late` are answered 50 ms
+ * after they were read.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { MockAgent } from "undici";
 import { ERRORS, type ErrorCode } from "../../shared/errors.js";
 import {
@@ -52,6 +54,7 @@ export class FakeNodes {
   /** Values written by PUT, by `ns/key`. */
   readonly stored = new Map<string, Buffer>();
   readonly ring: HashRing;
+  private closed = false;
 
   /** @param ids what each node reports as its id; addresses are `http://node-<i>.test:5001`. */
   constructor(ids: string[]) {
@@ -102,6 +105,8 @@ export class FakeNodes {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.agent.close();
   }
 
@@ -110,22 +115,21 @@ export class FakeNodes {
     opts: { path: string; method: string; headers?: unknown; body?: unknown },
   ): {
     statusCode: number;
-    data?: string | Buffer | (() => Promise<never>);
+    data?: string | Buffer | (() => Promise<Buffer>);
     responseOptions?: { headers?: Record<string, string> };
   } {
     const headers = plainHeaders(opts.headers);
     const path = opts.path;
     const isHealth = path === "/_burrow/_health";
     const behaviour = isHealth ? (node.healthBehaviour ?? node.behaviour) : node.behaviour;
-    const entry: LoggedRequest = {
-      address: node.address,
-      method: opts.method,
-      path,
-      keys: [],
-      headers,
-      at: Date.now(),
-    };
-    this.log.push(entry);
+    const batch = /^\/_burrow\/_batch\/([^/]+)$/.exec(path);
+    const match = /^\/_burrow\/([^/_][^/]*)\/([^/]+)$/.exec(path);
+    const keys = batch
+      ? decodeBatchRequest(toBuffer(opts.body), 1000)
+      : match
+        ? [decodeURIComponent(match[2] as string)]
+        : [];
+    this.log.push({ address: node.address, method: opts.method, path, keys, headers, at: Date.now() });
     if (behaviour === "refuse") {
       throw Object.assign(new Error(`connect ECONNREFUSED ${node.address}`), { code: "ECONNREFUSED" });
     }
@@ -136,11 +140,8 @@ export class FakeNodes {
     }
     if (behaviour === "draining") return json(503, { error: "unavailable", message: "draining" });
 
-    const batch = /^\/_burrow\/_batch\/([^/]+)$/.exec(path);
     if (batch) {
       const ns = decodeURIComponent(batch[1] as string);
-      const keys = decodeBatchRequest(toBuffer(opts.body), 1000);
-      entry.keys = keys;
       const results: BatchResult[] = keys.map((key) => {
         const outcome = this.lookup(ns, key);
         if (typeof outcome !== "string") return { status: BATCH_VALUE, value: outcome };
@@ -149,11 +150,9 @@ export class FakeNodes {
       });
       return { statusCode: 200, data: encodeBatchResponse(results) };
     }
-    const match = /^\/_burrow\/([^/_][^/]*)\/([^/]+)$/.exec(path);
     if (!match) return json(404, { error: "unknown_route", message: path });
     const ns = decodeURIComponent(match[1] as string);
-    const key = decodeURIComponent(match[2] as string);
-    entry.keys = [key];
+    const key = keys[0] as string;
     const owner = { [HEADER_OWNER]: this.ring.ownerOf(key) as string };
     if (opts.method === "PUT") {
       this.stored.set(`${ns}/${key}`, toBuffer(opts.body));
@@ -165,7 +164,9 @@ export class FakeNodes {
     }
     const outcome = this.lookup(ns, key);
     if (typeof outcome !== "string") {
-      return { statusCode: 200, data: outcome, responseOptions: { headers: owner } };
+      // A `late` key is read now but answered 50 ms later, to order answers against other requests.
+      const data = key.startsWith("late") ? () => sleep(50).then(() => outcome) : outcome;
+      return { statusCode: 200, data, responseOptions: { headers: owner } };
     }
     return json(ERRORS[outcome].status, { error: outcome, message: `${outcome} for ${key}` });
   }

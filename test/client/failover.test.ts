@@ -1,0 +1,222 @@
+/** Retry decisions: answers are final; an attempt that got no answer moves to the next node on the ring. */
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  AbortedError,
+  BurrowClient,
+  LoadFailedError,
+  LoadTimeoutError,
+  TimeoutError,
+  UnavailableError,
+  UnknownNamespaceError,
+} from "../../client/index.js";
+import { HashRing } from "../../shared/ring.js";
+import { FakeNodes, isDetour } from "./fake-nodes.js";
+
+const IDS = ["http://10.0.0.1:5001", "http://10.0.0.2:5001", "http://10.0.0.3:5001"];
+const ring = new HashRing(IDS);
+let fake: FakeNodes;
+let client: BurrowClient;
+
+afterEach(async () => {
+  await client?.close();
+  await fake?.close();
+});
+
+async function start(options: ConstructorParameters<typeof BurrowClient>[1] = {}): Promise<BurrowClient> {
+  fake = new FakeNodes(IDS);
+  client = new BurrowClient(fake.addresses, {
+    dispatcher: fake.agent,
+    probeIntervalMs: 60_000,
+    timeoutMs: 200,
+    ...options,
+  });
+  await client.ready();
+  return client;
+}
+
+const idOf = (address: string) => fake.nodes.find((n) => n.address === address)?.id;
+
+describe("answers are not retried", () => {
+  it.each([
+    ["missing-1", undefined],
+    ["fail-1", LoadFailedError],
+    ["slowload-1", LoadTimeoutError],
+  ])("%s is asked of one node only", async (key, ErrorClass) => {
+    await start({ batching: false });
+    const outcome = client.getString("users", key);
+    if (ErrorClass === undefined) await expect(outcome).resolves.toBeUndefined();
+    else await expect(outcome).rejects.toBeInstanceOf(ErrorClass);
+    expect(fake.requests()).toHaveLength(1);
+    expect(client.stats().retries).toBe(0);
+  });
+
+  it("an unknown namespace is an answer too, also in a batch", async () => {
+    await start();
+    await expect(Promise.all([client.get("nope", "a"), client.get("nope", "b")])).rejects.toBeInstanceOf(
+      UnknownNamespaceError,
+    );
+    expect(client.stats().retries).toBe(0);
+  });
+});
+
+describe("failover", () => {
+  it("moves a refused get to the next owner on the ring, marks the node down once, and skips it after", async () => {
+    await start({ batching: false });
+    const owner = IDS[0] as string;
+    const keys = fake.keysOwnedBy(owner, 10);
+    const downs: string[] = [];
+    client.on("nodeDown", (id) => downs.push(id));
+    fake.byId(owner).behaviour = "refuse";
+
+    for (const key of keys) expect(await client.getString("users", key)).toBe(`value:users:${key}`);
+
+    const [first, second, ...rest] = fake.requests();
+    expect(idOf(first?.address as string)).toBe(owner);
+    expect(idOf(second?.address as string)).toBe(ring.ownersOf(keys[0] as string)[1]);
+    // The stand-in is told the owner is out, so it serves the key instead of forwarding it there.
+    expect(isDetour(second as never)).toBe(true);
+    expect(rest.every((r) => idOf(r.address) !== owner)).toBe(true);
+    expect(rest).toHaveLength(keys.length - 1);
+    expect(downs).toEqual([owner]);
+    expect(client.ownerOf("users", keys[0] as string)).toBe(ring.ownersOf(keys[0] as string)[1]);
+    expect(client.stats().nodes.find((n) => n.id === owner)).toMatchObject({ state: "down", requests: 1 });
+  });
+
+  it("retries every key of a batch that got no answer on its own next owner: no get fails", async () => {
+    await start();
+    fake.node(1).behaviour = "refuse";
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    const values = await Promise.all(keys.map((key) => client.getString("users", key)));
+    expect(values).toEqual(keys.map((key) => `value:users:${key}`));
+    const toDead = fake.requests().filter((r) => r.address === fake.node(1).address);
+    expect(toDead).toHaveLength(1);
+    expect(client.stats().retries).toBe(toDead[0]?.keys.length);
+  });
+
+  it("moves a timed-out get on after timeoutMs, and ejects a node after two timeouts", async () => {
+    await start({ batching: false, timeoutMs: 100 });
+    const owner = IDS[2] as string;
+    const keys = fake.keysOwnedBy(owner, 3);
+    const downs: string[] = [];
+    client.on("nodeDown", (id) => downs.push(id));
+    fake.byId(owner).behaviour = "hang";
+
+    const started = Date.now();
+    expect(await client.getString("users", keys[0] as string)).toBe(`value:users:${keys[0]}`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
+    expect(downs).toEqual([]);
+    expect(await client.getString("users", keys[1] as string)).toBe(`value:users:${keys[1]}`);
+    expect(downs).toEqual([owner]);
+    // Ejected: the third key goes straight to the next owner.
+    const before = fake.requests().length;
+    expect(await client.getString("users", keys[2] as string)).toBe(`value:users:${keys[2]}`);
+    expect(
+      fake
+        .requests()
+        .slice(before)
+        .map((r) => idOf(r.address)),
+    ).toEqual([ring.ownersOf(keys[2] as string)[1]]);
+  });
+
+  it("treats a 503 as draining: the node leaves at once and the get moves on", async () => {
+    await start({ batching: false });
+    const owner = IDS[1] as string;
+    const key = fake.keysOwnedBy(owner, 1)[0] as string;
+    const downs: [string, string][] = [];
+    client.on("nodeDown", (id, state) => downs.push([id, state]));
+    fake.byId(owner).behaviour = "draining";
+    expect(await client.getString("users", key)).toBe(`value:users:${key}`);
+    expect(downs).toEqual([[owner, "draining"]]);
+  });
+
+  it("waits a jittered backoff of at least minBackoffMs before the next attempt", async () => {
+    await start({ batching: false, minBackoffMs: 40, maxBackoffMs: 200 });
+    const owner = IDS[0] as string;
+    fake.byId(owner).behaviour = "refuse";
+    const key = fake.keysOwnedBy(owner, 1)[0] as string;
+    await client.get("users", key);
+    const [first, second] = fake.requests();
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(38);
+  });
+
+  it("with every node refusing: rejects with UnavailableError, then fails fast without a request", async () => {
+    await start({ batching: false });
+    for (const node of fake.nodes) node.behaviour = "refuse";
+    await expect(client.get("users", "a")).rejects.toBeInstanceOf(UnavailableError);
+    expect(fake.requests()).toHaveLength(3);
+    const error = await client.get("users", "b").catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).toMatch(/no Burrow node is up/);
+    expect(fake.requests()).toHaveLength(3);
+    expect(client.ownerOf("users", "b")).toBeUndefined();
+  });
+
+  it("with every node hanging: rejects with TimeoutError within timeoutMs x (retries + 1) plus backoff", async () => {
+    await start({ timeoutMs: 100 });
+    for (const node of fake.nodes) node.behaviour = "hang";
+    const started = Date.now();
+    await expect(client.get("users", "a")).rejects.toBeInstanceOf(TimeoutError);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(300);
+    expect(elapsed).toBeLessThan(300 + 100 + 1000);
+    expect(new Set(fake.requests().map((r) => r.address)).size).toBe(3);
+  });
+
+  it("makes no further attempt with retries: 0", async () => {
+    await start({ batching: false, retries: 0 });
+    const owner = IDS[0] as string;
+    fake.byId(owner).behaviour = "refuse";
+    await expect(client.get("users", fake.keysOwnedBy(owner, 1)[0] as string)).rejects.toBeInstanceOf(
+      UnavailableError,
+    );
+    expect(fake.requests()).toHaveLength(1);
+  });
+
+  it("fails over writes too", async () => {
+    await start();
+    const owner = IDS[0] as string;
+    fake.byId(owner).behaviour = "refuse";
+    const key = fake.keysOwnedBy(owner, 1)[0] as string;
+    await client.set("users", key, "v2");
+    expect(fake.stored.get(`users/${key}`)?.toString()).toBe("v2");
+    await client.delete("users", key);
+    expect(fake.stored.has(`users/${key}`)).toBe(false);
+  });
+});
+
+describe("caller abort", () => {
+  it.each([true, false])("stops a hanging get at once with AbortedError (batching %s)", async (batching) => {
+    await start({ batching, timeoutMs: 5000 });
+    for (const node of fake.nodes) node.behaviour = "hang";
+    const controller = new AbortController();
+    const outcome = client.get("users", "a", { signal: controller.signal });
+    setTimeout(() => controller.abort(), 30);
+    const started = Date.now();
+    await expect(outcome).rejects.toBeInstanceOf(AbortedError);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(fake.requests()).toHaveLength(1);
+  });
+
+  it("stops during the backoff, before the next attempt", async () => {
+    await start({ batching: false, minBackoffMs: 500, maxBackoffMs: 500 });
+    fake.byId(IDS[0] as string).behaviour = "refuse";
+    const controller = new AbortController();
+    const outcome = client.get("users", fake.keysOwnedBy(IDS[0] as string, 1)[0] as string, {
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 50);
+    await expect(outcome).rejects.toBeInstanceOf(AbortedError);
+    expect(fake.requests()).toHaveLength(1);
+  });
+
+  it("refuses an already aborted call without a request", async () => {
+    await start();
+    await expect(client.get("users", "a", { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      AbortedError,
+    );
+    await expect(client.set("users", "a", "v", { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      AbortedError,
+    );
+    expect(fake.requests()).toHaveLength(0);
+  });
+});
