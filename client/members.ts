@@ -64,6 +64,10 @@ export class Members extends EventEmitter<MembersEvents> {
   private readonly prober: HealthProber;
   private readonly virtualNodes: number | undefined;
   private stopped = false;
+  /** Configured nodes that have not told their id yet. */
+  private unidentified: number;
+  /** True while every configured node is identified and up: no request is a detour. */
+  private complete = false;
   private readonly settleReady: () => void;
 
   constructor(addresses: readonly string[], options: MembersOptions) {
@@ -79,6 +83,7 @@ export class Members extends EventEmitter<MembersEvents> {
       this.health.add(node.address);
     }
     this.all = this.up = new HashRing([], { virtualNodes: this.virtualNodes });
+    this.unidentified = this.nodes.length;
     this.health.on("down", (address, state) => this.changed(address, (id) => this.emit("down", id, state)));
     this.health.on("up", (address) => this.changed(address, (id) => this.emit("up", id)));
     this.prober = new HealthProber({
@@ -119,10 +124,13 @@ export class Members extends EventEmitter<MembersEvents> {
    * True when `node` is not the owner the nodes themselves name for `key`:
    * the client only sends a key elsewhere because the owner is out, and says
    * so, so that the node serves the key itself instead of waiting on the
-   * owner. Cheap while every node is up.
+   * owner. Cheap while every node is up and identified.
    */
   isDetour(node: NodeHandle, key: string): boolean {
-    return this.up !== this.all && this.all.ownerOf(key) !== node.id;
+    if (this.complete) return false;
+    // A node that never told its id has an unknown place on the nodes' ring:
+    // any key might be its, so every request is a detour until it answers.
+    return this.unidentified > 0 || this.all.ownerOf(key) !== node.id;
   }
 
   isRoutable(node: NodeHandle): boolean {
@@ -185,5 +193,7 @@ export class Members extends EventEmitter<MembersEvents> {
     }
     this.up = byId.size === all.size ? this.all : new HashRing(byId.keys(), options);
     this.byId = byId;
+    this.unidentified = this.nodes.filter((node) => !node.identified).length;
+    this.complete = this.unidentified === 0 && this.up === this.all;
   }
 }
