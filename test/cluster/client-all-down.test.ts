@@ -1,0 +1,60 @@
+/** With every node frozen or dead, a get rejects within its deadline with a typed error, never hangs. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BurrowClient, TimeoutError, UnavailableError } from "../../client/index.js";
+import { startCluster, type TestCluster } from "../helpers/cluster.js";
+
+const TIMEOUT_MS = 400;
+const RETRIES = 2;
+const DEADLINE_MS = TIMEOUT_MS * (RETRIES + 1) + 1000;
+
+let cluster: TestCluster;
+let client: BurrowClient;
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 3 });
+  client = new BurrowClient(cluster.addresses, { timeoutMs: TIMEOUT_MS, retries: RETRIES });
+  await client.ready();
+});
+afterAll(async () => {
+  await client?.close();
+  await cluster?.close();
+});
+
+async function settleTime(work: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const started = performance.now();
+  const error = await work.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  return { error, ms: performance.now() - started };
+}
+
+describe("every node out", () => {
+  it("frozen: rejects with TimeoutError within timeoutMs x (retries + 1)", { timeout: 30_000 }, async () => {
+    expect(await client.getString("users", "warm")).toBe("value:users:warm");
+    try {
+      for (const node of cluster.nodes) node.pause();
+      const { error, ms } = await settleTime(client.get("users", "frozen-all"));
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(ms).toBeGreaterThanOrEqual(TIMEOUT_MS * (RETRIES + 1) - 50);
+      expect(ms).toBeLessThan(DEADLINE_MS);
+    } finally {
+      for (const node of cluster.nodes) node.resume();
+    }
+  });
+
+  it("killed: rejects with UnavailableError at once, and so does every later call", {
+    timeout: 30_000,
+  }, async () => {
+    await Promise.all(cluster.nodes.map((node) => node.kill("SIGKILL")));
+    const first = await settleTime(client.get("users", "dead-1"));
+    expect(first.error).toBeInstanceOf(UnavailableError);
+    expect(first.ms).toBeLessThan(DEADLINE_MS);
+    const many = await settleTime(client.getMany("users", ["dead-2", "dead-3", "dead-4"]));
+    expect(many.error).toBeInstanceOf(UnavailableError);
+    const later = await settleTime(client.set("users", "dead-5", "v"));
+    expect(later.error).toBeInstanceOf(UnavailableError);
+    expect((later.error as Error).message).toMatch(/no Burrow node is up/);
+    expect(later.ms).toBeLessThan(DEADLINE_MS);
+  });
+});

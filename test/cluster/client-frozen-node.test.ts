@@ -1,0 +1,114 @@
+/**
+ * A node frozen with SIGSTOP accepts connections and never answers: gets
+ * still succeed by failing over, each within timeoutMs x (retries + 1).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BurrowClient } from "../../client/index.js";
+import { HashRing } from "../../shared/ring.js";
+import { startCluster, type TestCluster } from "../helpers/cluster.js";
+
+const TIMEOUT_MS = 500;
+const RETRIES = 2;
+/** The contract, plus room for backoff (at most 50 ms a retry) and a busy test machine. */
+const DEADLINE_MS = TIMEOUT_MS * (RETRIES + 1) + 1000;
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 3 });
+});
+afterAll(async () => {
+  await cluster?.close();
+});
+
+async function timed<T>(work: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await work();
+  return { value, ms: performance.now() - started };
+}
+
+describe("a node frozen with SIGSTOP", () => {
+  it.each([true, false])(
+    "does not fail gets of its keys (batching %s)",
+    { timeout: 60_000 },
+    async (batching) => {
+      const client = new BurrowClient(cluster.addresses, {
+        timeoutMs: TIMEOUT_MS,
+        retries: RETRIES,
+        probeIntervalMs: 250,
+        batching,
+      });
+      const frozen = cluster.nodes[0];
+      if (!frozen) throw new Error("no first node");
+      const ring = new HashRing(cluster.ids);
+      const tag = batching ? "b" : "s";
+      const itsKeys = Array.from({ length: 300 }, (_, i) => `frozen-${tag}-${i}`).filter(
+        (k) => ring.ownerOf(k) === frozen.id,
+      );
+      const otherKeys = Array.from({ length: 60 }, (_, i) => `thawed-${tag}-${i}`);
+      const downs: string[] = [];
+      client.on("nodeDown", (id) => downs.push(id));
+      try {
+        await client.ready();
+        frozen.pause();
+        // One at a time first: each stands alone against the deadline.
+        for (const key of itsKeys.slice(0, 5)) {
+          const { value, ms } = await timed(() => client.getString("users", key));
+          expect(value).toBe(`value:users:${key}`);
+          expect(ms).toBeLessThan(DEADLINE_MS);
+        }
+        // Then many at once, its keys and others mixed.
+        const keys = [...itsKeys.slice(5), ...otherKeys];
+        const results = await Promise.all(keys.map((key) => timed(() => client.getString("users", key))));
+        expect(results.map((r) => r.value)).toEqual(keys.map((key) => `value:users:${key}`));
+        for (const { ms } of results) expect(ms).toBeLessThan(DEADLINE_MS);
+        // Two timeouts eject it before the next probe could.
+        expect(downs).toEqual([frozen.id]);
+      } finally {
+        frozen.resume();
+        await client.close();
+      }
+    },
+  );
+});
+
+describe("writes while a node is frozen", () => {
+  it("land once the nodes have noticed it, for its keys and the others' alike", {
+    timeout: 60_000,
+  }, async () => {
+    const client = new BurrowClient(cluster.addresses, { timeoutMs: TIMEOUT_MS * 2, retries: RETRIES });
+    const frozen = cluster.nodes[1];
+    const healthy = cluster.nodes[0];
+    if (!frozen || !healthy) throw new Error("not enough nodes");
+    const ring = new HashRing(cluster.ids);
+    const keys = Array.from({ length: 30 }, (_, i) => `written-${i}`);
+    expect(keys.some((k) => ring.ownerOf(k) === frozen.id)).toBe(true);
+    try {
+      await client.ready();
+      frozen.pause();
+      // The nodes' own probes take it out of their rings within a few seconds.
+      await expect
+        .poll(
+          async () => {
+            const res = await fetch(`http://${healthy.address}/_burrow/_peers`);
+            const body = (await res.json()) as { members: { id: string; state: string }[] };
+            return body.members.find((m) => m.id === frozen.id)?.state;
+          },
+          { timeout: 15_000, interval: 100 },
+        )
+        .toBe("down");
+      for (const key of keys) {
+        const started = performance.now();
+        await client.set("users", key, `new:${key}`);
+        expect(await client.getString("users", key)).toBe(`new:${key}`);
+        await client.delete("users", key);
+        expect(performance.now() - started).toBeLessThan(3 * DEADLINE_MS);
+      }
+      // Every copy the frozen node may hold could not be purged, and the client says so.
+      expect(client.stats().purgeFailures).toBe(2 * keys.length);
+    } finally {
+      frozen.resume();
+      await client.close();
+    }
+  });
+});
