@@ -88,6 +88,9 @@ export class PeerClient {
     const path = purgePath(namespace, key);
     const outcomes = await Promise.all(
       peers.map(async (peer) => {
+        // A peer known down or draining cannot answer in time: report it at once
+        // rather than hold the write for purgeTimeoutMs.
+        if (this.options.membership.state(peer) !== "up") return peer;
         try {
           const res = await this.options.transport.request(peer, {
             method: "DELETE",
