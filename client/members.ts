@@ -29,6 +29,13 @@ export class NodeHandle {
   requests = 0;
   /** Requests that got no answer: connection errors, timeouts, 503. */
   failures = 0;
+  /**
+   * Answers of any kind received from the node (requests and probes). A
+   * request that times out counts against the node only when this did not
+   * move while it was out: a node that answers other requests meanwhile is
+   * alive, merely slow to load that key.
+   */
+  answers = 0;
 
   /** @param address the base URL requests are sent to, as configured (normalised). */
   constructor(readonly address: string) {
@@ -157,6 +164,7 @@ export class Members extends EventEmitter<MembersEvents> {
   private identify(address: string, body: HealthBody): void {
     const node = this.byAddress.get(address);
     if (node === undefined) return;
+    node.answers++;
     let id: string;
     try {
       id = normalizeAddress(body.id);

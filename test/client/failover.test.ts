@@ -118,6 +118,23 @@ describe("failover", () => {
     ).toEqual([ring.ownersOf(keys[2] as string)[1]]);
   });
 
+  it("does not eject a node for slow answers while it answers other requests", async () => {
+    await start({ batching: false, timeoutMs: 100, retries: 0 });
+    const owner = IDS[0] as string;
+    const downs: string[] = [];
+    client.on("nodeDown", (id) => downs.push(id));
+    const slow = fake.keysOwnedBy(owner, 3, "verylate");
+    const quick = fake.keysOwnedBy(owner, 1, "quick");
+    const outcomes = await Promise.allSettled([
+      ...slow.map((key) => client.get("users", key)),
+      ...quick.map((key) => client.get("users", key)),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "rejected", "fulfilled"]);
+    expect((outcomes[0] as PromiseRejectedResult).reason).toBeInstanceOf(TimeoutError);
+    expect(downs).toEqual([]);
+    expect(client.ownerOf("users", slow[0] as string)).toBe(owner);
+  });
+
   it("treats a 503 as draining: the node leaves at once and the get moves on", async () => {
     await start({ batching: false });
     const owner = IDS[1] as string;

@@ -7,7 +7,7 @@
  * `slowload` are 504 load_timeout; namespaces other than `users` and `items`
  * are 404 unknown_namespace; anything else is `value:<ns>:<key>` unless a
  * PUT stored something else. Keys starting with `late` are answered 50 ms
- * after they were read.
+ * after they were read, `verylate` 300 ms.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { MockAgent } from "undici";
@@ -165,7 +165,8 @@ export class FakeNodes {
     const outcome = this.lookup(ns, key);
     if (typeof outcome !== "string") {
       // A `late` key is read now but answered 50 ms later, to order answers against other requests.
-      const data = key.startsWith("late") ? () => sleep(50).then(() => outcome) : outcome;
+      const delayMs = key.startsWith("late") ? 50 : key.startsWith("verylate") ? 300 : 0;
+      const data = delayMs > 0 ? () => sleep(delayMs).then(() => outcome) : outcome;
       return { statusCode: 200, data, responseOptions: { headers: owner } };
     }
     return json(ERRORS[outcome].status, { error: outcome, message: `${outcome} for ${key}` });
