@@ -13,13 +13,7 @@ import { Batcher } from "./batcher.js";
 import { type Attempt, Failover } from "./failover.js";
 import { Members } from "./members.js";
 import { NearCache } from "./near-cache.js";
-import {
-  type BurrowClientOptions,
-  type CallOptions,
-  type ResolvedOptions,
-  resolveOptions,
-  type SetOptions,
-} from "./options.js";
+import { type BurrowClientOptions, type CallOptions, resolveOptions, type SetOptions } from "./options.js";
 import { Requests } from "./requests.js";
 import { type ClientStats, newCallCounters } from "./stats.js";
 
@@ -53,7 +47,6 @@ export interface BurrowClientEvents {
 const utf8 = new TextDecoder();
 
 export class BurrowClient extends EventEmitter<BurrowClientEvents> {
-  private readonly options: ResolvedOptions;
   private readonly transport: UndiciTransport;
   private readonly members: Members;
   private readonly requests: Requests;
@@ -76,7 +69,6 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const addresses = typeof servers === "string" ? parseAddressList(servers) : normalizeAddresses(servers);
     if (addresses.length === 0) throw new TypeError("BurrowClient needs at least one node address");
     const o = resolveOptions(options);
-    this.options = o;
     this.transport = new UndiciTransport({
       connections: o.connections,
       connectTimeoutMs: o.connectTimeoutMs,
