@@ -3,6 +3,7 @@
  * reference measured in the same run on the same machine, so read the
  * "vs ref" column, not the absolute numbers. BENCH_REQUESTS bounds the load.
  */
+import { clientBench } from "./client.js";
 import { nodeGetBench } from "./node-get.js";
 import { ringBench } from "./ring.js";
 
@@ -11,3 +12,5 @@ console.log("\nring: hashing and owner lookup");
 console.table(ringBench());
 console.log("\nnode: cached GETs over HTTP (64 in flight, undici Pool)");
 console.table(await nodeGetBench());
+console.log("\nclient: gets through BurrowClient against three node processes (64 in flight)");
+console.table(await clientBench());

@@ -49,8 +49,11 @@ export interface NodeOptions {
    */
   forwardTimeoutMs?: number;
   /**
-   * Deadline of one purge sent to a peer after a PUT or DELETE, in ms.
-   * @default 1000
+   * Deadline of one purge sent to a peer after a PUT or DELETE, in ms. The
+   * write's answer waits for its purges, so this bounds how long a frozen
+   * peer (not yet known down) can hold every write; a peer that misses it is
+   * named in x-burrow-purge-failed.
+   * @default 300
    */
   purgeTimeoutMs?: number;
   /**
@@ -153,7 +156,7 @@ export function createNode(options: NodeOptions): BurrowNode {
       transport,
       membership,
       forwardTimeoutMs,
-      purgeTimeoutMs: options.purgeTimeoutMs ?? 1000,
+      purgeTimeoutMs: options.purgeTimeoutMs ?? 300,
       authorization,
     });
     prober = new HealthProber({
