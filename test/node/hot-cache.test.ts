@@ -5,6 +5,9 @@ import { type BurrowError, LoadFailedError, NotFoundError } from "../../shared/e
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
+/** Long enough for a check right after a copy is made to land within it under load; and surely past it. */
+const TTL_MS = 300;
+const PAST_TTL_MS = 2 * TTL_MS;
 const text = (value: Uint8Array | undefined) =>
   value === undefined ? undefined : Buffer.from(value).toString();
 const found = (value: string, ttlMs = Number.POSITIVE_INFINITY): OwnerAnswer => ({
@@ -104,12 +107,12 @@ describe("getFromOwner", () => {
     let asked = 0;
     const fromOwner = async () => {
       asked++;
-      return found(`owned#${asked}`, 30);
+      return found(`owned#${asked}`, TTL_MS);
     };
     await ns.getFromOwner("k", fromOwner);
     await ns.getFromOwner("k", fromOwner);
     expect(asked).toBe(1);
-    await sleep(70);
+    await sleep(PAST_TTL_MS);
     expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned#2");
   });
 
@@ -165,14 +168,14 @@ describe("getFromOwner", () => {
 describe("keepHot", () => {
   it("keeps a copy for at most the given TTL", async () => {
     const { ns } = hotNamespace();
-    ns.keepHot("k", utf8("put elsewhere"), 30);
+    ns.keepHot("k", utf8("put elsewhere"), TTL_MS);
     let asked = 0;
     const fromOwner = async () => {
       asked++;
       return found("owned");
     };
     expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("put elsewhere");
-    await sleep(70);
+    await sleep(PAST_TTL_MS);
     expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned");
     expect(asked).toBe(1);
   });

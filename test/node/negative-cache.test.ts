@@ -38,11 +38,12 @@ describe("negative caching", () => {
   });
 
   it("remembers it for negativeTtlMs only, then asks the loader again", async () => {
-    const { ns, calls } = absent({ negativeTtlMs: 30 });
+    // 300 ms: the second get lands within it even on a stalled machine; 600 ms is surely past it.
+    const { ns, calls } = absent({ negativeTtlMs: 300 });
     await ns.get("missing");
     await ns.get("missing");
     expect(calls()).toBe(1);
-    await sleep(80);
+    await sleep(600);
     await ns.get("missing");
     expect(calls()).toBe(2);
   });

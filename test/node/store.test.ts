@@ -5,6 +5,13 @@ import { ABSENT, createLruStore, entryBytes, type Stored } from "../../node/stor
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const bytes = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
 const utf8 = (text: string) => Buffer.byteLength(text, "utf8");
+/**
+ * A TTL long enough that a check made right after the set still finds the
+ * entry on a loaded machine (a GC pause or a scheduling stall of a few hundred
+ * ms), and a wait that is surely past it.
+ */
+const TTL_MS = 300;
+const PAST_TTL_MS = 2 * TTL_MS;
 
 /** A store that records the keys it evicts. */
 function recording(maxBytes: number) {
@@ -175,10 +182,10 @@ describe("onEvict", () => {
 describe("TTL", () => {
   it("an entry disappears after its TTL, and one without a TTL stays", async () => {
     const store = createLruStore({ maxBytes: 1000 });
-    store.set("short", bytes(1), 30);
+    store.set("short", bytes(1), TTL_MS);
     store.set("forever", bytes(1), 0);
     expect(store.get("short")).toBeDefined();
-    await sleep(80);
+    await sleep(PAST_TTL_MS);
     expect(store.get("short")).toBeUndefined();
     expect(store.get("forever")).toBeDefined();
   });
@@ -199,10 +206,12 @@ describe("TTL", () => {
 
   it("reading an entry does not extend its TTL", async () => {
     const store = createLruStore({ maxBytes: 1000 });
-    store.set("k", bytes(1), 60);
-    await sleep(30);
+    // Read at ~300 ms (700 ms to spare), check at ~1100 ms: past the TTL set at 0,
+    // yet ~300 ms before a TTL restarted by the read would end.
+    store.set("k", bytes(1), 1000);
+    await sleep(300);
     expect(store.get("k")).toBeDefined();
-    await sleep(60);
+    await sleep(800);
     expect(store.get("k")).toBeUndefined();
   });
 
@@ -217,9 +226,9 @@ describe("TTL", () => {
   it("remembers 'no such key' for its TTL too", async () => {
     const store = createLruStore({ maxBytes: 1000 });
     const stored: Stored = ABSENT;
-    store.set("missing", stored, 20);
+    store.set("missing", stored, TTL_MS);
     expect(store.get("missing")).toBe(ABSENT);
-    await sleep(60);
+    await sleep(PAST_TTL_MS);
     expect(store.get("missing")).toBeUndefined();
   });
 });

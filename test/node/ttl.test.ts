@@ -4,6 +4,9 @@ import { Namespace } from "../../node/namespace.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
+/** Long enough for a check right after a load or PUT to land within it under load; and surely past it. */
+const TTL_MS = 300;
+const PAST_TTL_MS = 2 * TTL_MS;
 
 /** A namespace whose loader counts its calls per key and answers "key#n". */
 function counting(options: { ttlMs?: number; ttlJitter?: number }) {
@@ -21,11 +24,11 @@ function counting(options: { ttlMs?: number; ttlJitter?: number }) {
 
 describe("namespace TTL", () => {
   it("a loaded entry expires after ttlMs and the next get loads it again", async () => {
-    const { ns, calls } = counting({ ttlMs: 40, ttlJitter: 0 });
+    const { ns, calls } = counting({ ttlMs: TTL_MS, ttlJitter: 0 });
     await ns.get("k");
     await ns.get("k");
     expect(calls.get("k")).toBe(1);
-    await sleep(90);
+    await sleep(PAST_TTL_MS);
     const again = await ns.get("k");
     expect(Buffer.from(again.value as Uint8Array).toString()).toBe("k#2");
     expect(calls.get("k")).toBe(2);
@@ -92,20 +95,22 @@ describe("namespace TTL", () => {
 });
 
 describe("PUT TTL", () => {
+  // Long TTLs: a second of slack for a stalled machine is still a small part of
+  // the range jitter would spread them over, so jitter could not go unnoticed.
   it("an explicit TTL is applied exactly, without jitter", async () => {
-    const { ns } = counting({ ttlMs: 100_000, ttlJitter: 0.5 });
-    ns.set("k", utf8("put"), 5_000);
+    const { ns } = counting({ ttlMs: 1_000_000, ttlJitter: 0.5 });
+    ns.set("k", utf8("put"), 600_000);
     const { ttlMs } = await ns.get("k");
-    expect(ttlMs).toBeGreaterThan(4_900);
-    expect(ttlMs).toBeLessThanOrEqual(5_000);
+    expect(ttlMs).toBeGreaterThan(599_000);
+    expect(ttlMs).toBeLessThanOrEqual(600_000);
   });
 
   it("without a TTL it takes the namespace's ttlMs, without jitter", async () => {
-    const { ns } = counting({ ttlMs: 100_000, ttlJitter: 0.5 });
+    const { ns } = counting({ ttlMs: 1_000_000, ttlJitter: 0.5 });
     ns.set("k", utf8("put"));
     const { ttlMs } = await ns.get("k");
-    expect(ttlMs).toBeGreaterThan(99_000);
-    expect(ttlMs).toBeLessThanOrEqual(100_000);
+    expect(ttlMs).toBeGreaterThan(999_000);
+    expect(ttlMs).toBeLessThanOrEqual(1_000_000);
   });
 
   it("a TTL of 0 keeps the entry without expiry even when the namespace has a TTL", async () => {
@@ -119,10 +124,10 @@ describe("PUT TTL", () => {
 
   it("a PUT value expires after its TTL and the loader answers again", async () => {
     const { ns, calls } = counting({});
-    ns.set("k", utf8("put"), 30);
+    ns.set("k", utf8("put"), TTL_MS);
     expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("put");
     expect(calls.get("k")).toBeUndefined();
-    await sleep(70);
+    await sleep(PAST_TTL_MS);
     expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("k#1");
   });
 
