@@ -86,7 +86,7 @@ describe("load timeout", () => {
 
   it("a load that answers in time is unaffected", async () => {
     const ns = new Namespace("n", {
-      loadTimeoutMs: 1_000,
+      loadTimeoutMs: 5_000,
       load: async (key, { signal }) => {
         await sleep(10);
         expect(signal.aborted).toBe(false);

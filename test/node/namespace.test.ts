@@ -181,7 +181,8 @@ describe("stats", () => {
   it("counts gets, hits, misses, loads, deduplicated loads, errors, timeouts, items and bytes", async () => {
     const ns = new Namespace("n", {
       negativeTtlMs: 10_000,
-      loadTimeoutMs: 30,
+      // Long enough that the 5 ms loads finish in time on a loaded machine; "slow" never does.
+      loadTimeoutMs: 1_000,
       load: async (key) => {
         await sleep(5);
         if (key === "bad") throw new Error("bad");

@@ -116,7 +116,11 @@ describe("through a namespace", () => {
         return HttpResponse.text("never");
       }),
     );
-    const ns = new Namespace("users", { load: httpOriginLoader(`${ORIGIN}/users/{key}`), loadTimeoutMs: 50 });
+    // Long enough for the request to reach the (mocked) origin first on a loaded machine.
+    const ns = new Namespace("users", {
+      load: httpOriginLoader(`${ORIGIN}/users/{key}`),
+      loadTimeoutMs: 1_000,
+    });
     await expect(ns.get("k")).rejects.toBeInstanceOf(LoadTimeoutError);
     await delay(10);
     expect(requests).toBe(1);
@@ -141,7 +145,7 @@ describe("through a namespace", () => {
         () => "resolved",
         () => "rejected",
       ),
-      delay(2_000).then(() => "still pending"),
+      delay(5_000).then(() => "still pending"),
     ]);
     expect(outcome).toBe("rejected");
   });
