@@ -5,6 +5,8 @@ import { BATCH_VALUE, decodeBatchResponse, encodeBatchRequest } from "../../shar
 import { HashRing } from "../../shared/ring.js";
 import { freePorts } from "../helpers/cluster.js";
 
+/** Long enough for two batch round trips through two nodes within it under load. */
+const TTL_MS = 1_000;
 const loads = new Map<string, number>();
 let nodes: BurrowNode[];
 let ids: string[];
@@ -18,7 +20,7 @@ beforeAll(async () => {
       peers: ids,
       namespaces: {
         items: {
-          ttlMs: 200,
+          ttlMs: TTL_MS,
           ttlJitter: 0,
           hotTtlMs: 60_000,
           load: async (key) => {
@@ -51,13 +53,13 @@ describe("batch forwards", () => {
     const first = await batchAt(viaFirst, keys);
     for (const result of first) {
       expect(result.status).toBe(BATCH_VALUE);
-      if (result.status === BATCH_VALUE) expect(result.ttlMs).toBeLessThanOrEqual(200);
+      if (result.status === BATCH_VALUE) expect(result.ttlMs).toBeLessThanOrEqual(TTL_MS);
     }
     // Within the TTL the hot copies answer: the owner loads nothing more.
     await batchAt(viaFirst, keys);
     for (const key of keys) expect(loads.get(key)).toBe(1);
     // Past it, hot copies and owner entries are gone together, so the owner loads again.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, TTL_MS + 500));
     await batchAt(viaFirst, keys);
     for (const key of keys) expect(loads.get(key)).toBe(2);
   });

@@ -8,11 +8,17 @@ describe("graceful close", () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let loading: () => void = () => {};
+    const loadStarted = new Promise<void>((resolve) => {
+      loading = resolve;
+    });
     const node = createNode({
-      drainDelayMs: 300,
+      // Long enough for the health check below to land within it on a loaded machine.
+      drainDelayMs: 2_000,
       namespaces: {
         users: {
           load: async (key) => {
+            loading();
             await gate;
             return `v:${key}`;
           },
@@ -26,7 +32,7 @@ describe("graceful close", () => {
     expect(health.status).toBe(200);
 
     const inFlight = fetch(`${base}/_burrow/users/slow`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await loadStarted;
     const closed = node.close();
     // Within drainDelayMs the node still answers, and health says draining.
     const draining = await fetch(`${base}/_burrow/_health`);
