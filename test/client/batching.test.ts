@@ -15,7 +15,13 @@ afterEach(async () => {
 
 function start(options: ConstructorParameters<typeof BurrowClient>[1] = {}, ids = IDS): BurrowClient {
   fake = new FakeNodes(ids);
-  client = new BurrowClient(fake.addresses, { dispatcher: fake.agent, probeIntervalMs: 60_000, ...options });
+  // Fake nodes answer at once: a long deadline keeps a stalled machine from causing retries.
+  client = new BurrowClient(fake.addresses, {
+    dispatcher: fake.agent,
+    probeIntervalMs: 60_000,
+    timeoutMs: 5000,
+    ...options,
+  });
   return client;
 }
 

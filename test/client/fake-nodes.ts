@@ -6,8 +6,9 @@
  * Values: keys starting with `missing` are 404, `fail` are 502 load_failed,
  * `slowload` are 504 load_timeout; namespaces other than `users` and `items`
  * are 404 unknown_namespace; anything else is `value:<ns>:<key>` unless a
- * PUT stored something else. Keys starting with `late` are answered 50 ms
- * after they were read, `verylate` 300 ms.
+ * PUT stored something else. Keys starting with `late` are answered 500 ms
+ * after they were read, `verylate` 2000 ms (both longer than a stall of a
+ * loaded test machine, so the order they stand for holds).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { MockAgent } from "undici";
@@ -164,8 +165,8 @@ export class FakeNodes {
     }
     const outcome = this.lookup(ns, key);
     if (typeof outcome !== "string") {
-      // A `late` key is read now but answered 50 ms later, to order answers against other requests.
-      const delayMs = key.startsWith("late") ? 50 : key.startsWith("verylate") ? 300 : 0;
+      // A `late` key is read now but answered 500 ms later, to order answers against other requests.
+      const delayMs = key.startsWith("late") ? 500 : key.startsWith("verylate") ? 2000 : 0;
       const data = delayMs > 0 ? () => sleep(delayMs).then(() => outcome) : outcome;
       return { statusCode: 200, data, responseOptions: { headers: owner } };
     }

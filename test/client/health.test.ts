@@ -82,6 +82,7 @@ describe("client health", () => {
     client = new BurrowClient(fake.addresses, {
       dispatcher: fake.agent,
       probeIntervalMs: 20,
+      probeTimeoutMs: 5000,
       probesToRecover: 3,
     });
     await client.ready();
@@ -111,7 +112,11 @@ describe("client health", () => {
 
   it("leaves a node its probe finds draining, before any request fails", async () => {
     fake = new FakeNodes(IDS);
-    client = new BurrowClient(fake.addresses, { dispatcher: fake.agent, probeIntervalMs: 20 });
+    client = new BurrowClient(fake.addresses, {
+      dispatcher: fake.agent,
+      probeIntervalMs: 20,
+      probeTimeoutMs: 5000,
+    });
     await client.ready();
     const events: string[] = [];
     client.on("nodeDown", (id, state) => events.push(`${state} ${id}`));
@@ -123,16 +128,17 @@ describe("client health", () => {
 
   it("ejects a node whose probes time out twice, before any request reaches it", async () => {
     fake = new FakeNodes(IDS);
+    // Healthy nodes' probes must not time out too: 1 s, two in a row, is far beyond a stall.
     client = new BurrowClient(fake.addresses, {
       dispatcher: fake.agent,
-      probeIntervalMs: 20,
-      probeTimeoutMs: 30,
+      probeIntervalMs: 100,
+      probeTimeoutMs: 1000,
     });
     await client.ready();
     const events: string[] = [];
     client.on("nodeDown", (id) => events.push(id));
     fake.byId(IDS[2] as string).healthBehaviour = "hang";
-    await expect.poll(() => events, { timeout: 5000, interval: 10 }).toEqual([IDS[2]]);
+    await expect.poll(() => events, { timeout: 15_000, interval: 10 }).toEqual([IDS[2]]);
   });
 
   it("takes the ids from the nodes: localhost in the nodes, 127.0.0.1 in the client", async () => {

@@ -16,7 +16,12 @@ afterEach(async () => {
 
 async function start(nearCache = { maxBytes: 1 << 20, ttlMs: 60_000 }) {
   fake = new FakeNodes(IDS);
-  client = new BurrowClient(fake.addresses, { dispatcher: fake.agent, probeIntervalMs: 60_000, nearCache });
+  client = new BurrowClient(fake.addresses, {
+    dispatcher: fake.agent,
+    probeIntervalMs: 60_000,
+    timeoutMs: 5000,
+    nearCache,
+  });
   await client.ready();
 }
 
@@ -60,9 +65,9 @@ describe("near cache", () => {
 
   it("does not keep a value a get brought back after a write of that key", async () => {
     await start();
-    // The get reads the old value first, but its answer arrives after the write is done.
+    // The get reads the old value first, but its answer arrives (500 ms later) after the write is done.
     const get = client.getString("users", "late-race");
-    await sleep(5);
+    await expect.poll(() => fake.requests().length, { interval: 1 }).toBe(1);
     await client.set("users", "late-race", "new");
     expect(await get).toBe("value:users:late-race");
     expect(await client.getString("users", "late-race")).toBe("new");
