@@ -3,16 +3,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BurrowClient, TimeoutError, UnavailableError } from "../../client/index.js";
 import { startCluster, type TestCluster } from "../helpers/cluster.js";
 
-const TIMEOUT_MS = 400;
+/** Long enough for a healthy node to answer the warm-up get in time on a loaded machine. */
+const TIMEOUT_MS = 1000;
 const RETRIES = 2;
-const DEADLINE_MS = TIMEOUT_MS * (RETRIES + 1) + 1000;
+/** The contract, plus room for backoff (at most 50 ms a retry) and a busy test machine. */
+const DEADLINE_MS = TIMEOUT_MS * (RETRIES + 1) + 2000;
 
 let cluster: TestCluster;
 let client: BurrowClient;
 
 beforeAll(async () => {
   cluster = await startCluster({ nodes: 3 });
-  client = new BurrowClient(cluster.addresses, { timeoutMs: TIMEOUT_MS, retries: RETRIES });
+  client = new BurrowClient(cluster.addresses, {
+    timeoutMs: TIMEOUT_MS,
+    retries: RETRIES,
+    // The first probe round must identify every node even on a loaded machine (a node missed
+    // there would never be tried); probes are not what this test times.
+    probeTimeoutMs: 5000,
+  });
   await client.ready();
 });
 afterAll(async () => {
