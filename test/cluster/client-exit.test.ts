@@ -30,7 +30,7 @@ async function run(args: string[]): Promise<{ code: number | null; stdout: strin
   child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 25_000);
   const [code] = (await once(child, "exit")) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
@@ -40,14 +40,14 @@ describe("a process using only the client", () => {
   it.each([
     ["without", ["--write"]],
     ["with", ["--write", "--near"]],
-  ])("exits by itself after close(), %s a near cache", { timeout: 30_000 }, async (_, extra) => {
+  ])("exits by itself after close(), %s a near cache", { timeout: 60_000 }, async (_, extra) => {
     const { code, stdout, stderr } = await run([cluster.addresses.join(","), ...extra]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({ one: "value:users:exit-1", many: ["exit-2", "exit-3"] });
   });
 
-  it("exits by itself after close() when a node is frozen", { timeout: 30_000 }, async () => {
+  it("exits by itself after close() when a node is frozen", { timeout: 60_000 }, async () => {
     const frozen = cluster.nodes[2];
     if (!frozen) throw new Error("no third node");
     try {
