@@ -1,13 +1,18 @@
 /** Plain HTTP against any node of a real three-node cluster: routing, forwarding, one load per key. */
 import { request } from "node:http";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HashRing } from "../../shared/ring.js";
 import { startCluster, type TestCluster } from "../helpers/cluster.js";
 
+const PATIENT_PURGES = fileURLToPath(new URL("../fixtures/patient-purges.config.ts", import.meta.url));
+
 let cluster: TestCluster;
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 3 });
+  // Writes here must purge every peer (no x-burrow-purge-failed, no stale hot copy): give
+  // healthy peers time to answer the purge on a loaded machine.
+  cluster = await startCluster({ nodes: 3, nodeArgs: ["--config", PATIENT_PURGES] });
 });
 afterAll(async () => {
   await cluster?.close();
