@@ -44,8 +44,8 @@ export interface NodeOptions {
   virtualNodes?: number;
   /**
    * Deadline of a request forwarded to a key's owner, in ms. Past it the node
-   * loads the key itself.
-   * @default the largest namespace loadTimeoutMs + 1000
+   * loads the key itself. It covers the owner's load, hence the default.
+   * @default the largest namespace loadTimeoutMs (each 5000 unless set) + 1000
    */
   forwardTimeoutMs?: number;
   /**
@@ -132,7 +132,8 @@ export function createNode(options: NodeOptions): BurrowNode {
     namespaces.set(name, new Namespace(name, config));
   }
   const loadTimeouts = Object.values(options.namespaces ?? {}).map((ns) => ns.loadTimeoutMs ?? 5000);
-  const forwardTimeoutMs = options.forwardTimeoutMs ?? Math.max(5000, ...loadTimeouts) + 1000;
+  const forwardTimeoutMs =
+    options.forwardTimeoutMs ?? (loadTimeouts.length > 0 ? Math.max(...loadTimeouts) : 5000) + 1000;
   const onError = options.onError ?? ((err: unknown) => console.error("burrow node error:", err));
   const transport = new UndiciTransport({ connections: 32 });
   const authorization = options.authToken ? `Bearer ${options.authToken}` : undefined;
@@ -142,6 +143,7 @@ export function createNode(options: NodeOptions): BurrowNode {
   let peerClient: PeerClient | undefined;
   let prober: HealthProber | undefined;
   let listeningPort: number | undefined;
+  let closing: Promise<void> | undefined;
 
   const configuredSelf = options.self === undefined ? undefined : normalizeAddress(options.self);
 
@@ -183,7 +185,7 @@ export function createNode(options: NodeOptions): BurrowNode {
     maxBatchKeys: options.maxBatchKeys ?? 1000,
     authToken: options.authToken,
     onInternalError: onError,
-    setPeers: (members) => membership?.replace(members),
+    setPeers: (members) => setPeers(members),
   });
 
   const server = createServer(
@@ -192,6 +194,9 @@ export function createNode(options: NodeOptions): BurrowNode {
       headersTimeout: options.headersTimeoutMs ?? 10_000,
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       maxHeaderSize: 16 * 1024,
+      // How often headersTimeout and requestTimeout are checked; Node's default
+      // of 30 s would let a half-sent request hold a socket for up to 40 s.
+      connectionsCheckingInterval: 1000,
     },
     (req, res) => {
       // While draining, finish this request and close its connection.
@@ -211,6 +216,32 @@ export function createNode(options: NodeOptions): BurrowNode {
       `HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
+
+  /** Health turns to draining, in-flight requests finish, then sockets, loads and peer pools close. */
+  const drain = async (): Promise<void> => {
+    draining = true;
+    await prober?.stop();
+    if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Connections that finish their last request become idle: close them as they do.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const timer = setTimeout(() => server.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
+    timer.unref();
+    await closed;
+    clearInterval(sweep);
+    clearTimeout(timer);
+    for (const ns of namespaces.values()) ns.close();
+    await transport.close();
+  };
+
+  /** Replaces the member list and closes the pools of peers that left it. */
+  const setPeers = (members: readonly string[]): void => {
+    if (!membership) throw new Error("the node is not listening yet and has no self id");
+    const before = membership.peers();
+    membership.replace(members);
+    for (const peer of before) if (!membership.members.includes(peer)) void transport.forget(peer);
+  };
 
   return {
     get id() {
@@ -248,28 +279,12 @@ export function createNode(options: NodeOptions): BurrowNode {
         server.listen(port, host);
       });
     },
-    async close() {
-      if (draining) return;
-      draining = true;
-      await prober?.stop();
-      if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      // Connections that finish their last request become idle: close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      const timer = setTimeout(() => server.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
-      timer.unref();
-      await closed;
-      clearInterval(sweep);
-      clearTimeout(timer);
-      for (const ns of namespaces.values()) ns.close();
-      await transport.close();
+    close() {
+      closing ??= drain();
+      return closing;
     },
     members: () => membership?.members ?? [],
-    setPeers(members) {
-      if (!membership) throw new Error("the node is not listening yet and has no self id");
-      membership.replace(members);
-    },
+    setPeers,
     stats() {
       const result: Record<string, NamespaceStats> = {};
       for (const [name, ns] of namespaces) result[name] = ns.stats();

@@ -118,6 +118,13 @@ export type OwnerAnswer = Lookup;
 /** Thrown by a forward when the owner could not be reached, so the node loads the key itself. */
 export class OwnerUnreachableError extends Error {
   override name = "OwnerUnreachableError";
+  /** False when no request was sent because the owner was already known to be down. */
+  readonly attempted: boolean;
+
+  constructor(message: string, options: { attempted?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.attempted = options.attempted ?? true;
+  }
 }
 
 export class Namespace {
@@ -130,7 +137,15 @@ export class Namespace {
   private readonly hotTtlMs: number;
   private readonly store: Store;
   private readonly hot: Store;
-  private readonly flights = new SingleFlight<Lookup>();
+  /**
+   * Loads in flight, by key. Kept apart from forwards so that a request
+   * served here (one that carries x-burrow-forwarded) never waits on this
+   * node's own forward of the same key: with member lists that disagree,
+   * two nodes forwarding to each other would otherwise wait on each other.
+   */
+  private readonly loads = new SingleFlight<Lookup>();
+  /** Forwards to owners in flight, by key. */
+  private readonly forwards = new SingleFlight<Lookup>();
   private readonly limit: LimitFunction;
   private readonly counters: Record<Counter, number> = {
     gets: 0,
@@ -187,12 +202,29 @@ export class Namespace {
       return Promise.resolve(this.lookup(key, stored, this.store));
     }
     this.counters.misses++;
-    return this.singleflight(key, async (flight) => {
-      const value = await this.loadValue(key);
-      const result = { value, ttlMs: this.loadTtl(value) };
-      if (flight.current) this.keep(this.store, key, result, result.ttlMs);
-      return result;
-    });
+    return this.loadOnce(key, this.store);
+  }
+
+  /**
+   * The read path of a key owned elsewhere that must be served here: a
+   * request that carries x-burrow-forwarded (a peer's forward while member
+   * lists disagree, or a client's failover detour). Answers from the main
+   * store or the hot cache, else loads once and keeps the result as a hot
+   * copy, so it lives at most `hotTtlMs`.
+   */
+  getHere(key: string): Promise<Lookup> {
+    const stored = this.store.get(key);
+    if (stored !== undefined) {
+      this.counters.hits++;
+      return Promise.resolve(this.lookup(key, stored, this.store));
+    }
+    const hot = this.hot.get(key);
+    if (hot !== undefined) {
+      this.counters.hotHits++;
+      return Promise.resolve(this.lookup(key, hot, this.hot));
+    }
+    this.counters.misses++;
+    return this.loadOnce(key, this.hot);
   }
 
   /**
@@ -206,21 +238,25 @@ export class Namespace {
       this.counters.hotHits++;
       return Promise.resolve(this.lookup(key, hot, this.hot));
     }
-    return this.singleflight(key, async (flight) => {
+    const { promise, shared } = this.forwards.run(key, async (flight) => {
       let result: Lookup;
       try {
-        this.counters.forwards++;
         result = await fromOwner();
+        this.counters.forwards++;
       } catch (err) {
-        if (!(err instanceof OwnerUnreachableError)) throw err;
-        this.counters.forwardErrors++;
-        this.counters.localLoads++;
-        const value = await this.loadValue(key);
-        result = { value, ttlMs: this.loadTtl(value) };
+        if (!(err instanceof OwnerUnreachableError)) {
+          this.counters.forwards++;
+          throw err;
+        }
+        this.countUnreachable(err, 1);
+        // The load keeps its result as a hot copy itself.
+        return this.loadOnce(key, this.hot);
       }
       if (flight.current) this.keepHot(key, result.value, result.ttlMs);
       return result;
     });
+    if (shared) this.counters.loadsDeduplicated++;
+    return promise;
   }
 
   /**
@@ -248,15 +284,17 @@ export class Namespace {
     const forgotten = new Set<string>();
     this.forgottenDuringBatches.add(forgotten);
     try {
-      this.counters.forwards += missing.length;
       answers = await fromOwner(missingKeys);
+      this.counters.forwards += missing.length;
     } catch (err) {
-      if (!(err instanceof OwnerUnreachableError)) throw err;
-      this.counters.forwards -= missing.length;
-      // Each key takes the single-key path, which loads locally (once per key) and counts it.
-      const unreachable = () => Promise.reject(err);
+      if (!(err instanceof OwnerUnreachableError)) {
+        this.counters.forwards += missing.length;
+        throw err;
+      }
+      this.countUnreachable(err, missing.length);
+      // Each key is loaded here, once per key, and kept as a hot copy.
       answers = await Promise.all(
-        missingKeys.map((key) => this.getFromOwner(key, unreachable).catch((e: unknown) => asBurrowError(e))),
+        missingKeys.map((key) => this.loadOnce(key, this.hot).catch((e: unknown) => asBurrowError(e))),
       );
       missing.forEach((index, j) => {
         results[index] = answers[j] as Lookup | BurrowError;
@@ -288,7 +326,8 @@ export class Namespace {
 
   /** Drops every local copy of `key` (main store, hot cache, negative entry) and detaches loads in flight. */
   forget(key: string): boolean {
-    this.flights.forget(key);
+    this.loads.forget(key);
+    this.forwards.forget(key);
     for (const forgotten of this.forgottenDuringBatches) forgotten.add(key);
     const hadHot = this.hot.delete(key);
     return this.store.delete(key) || hadHot;
@@ -310,10 +349,27 @@ export class Namespace {
     this.closing.abort(new Error("the node is closing"));
   }
 
-  private singleflight(key: string, fn: Parameters<SingleFlight<Lookup>["run"]>[1]): Promise<Lookup> {
-    const { promise, shared } = this.flights.run(key, fn);
+  /** One load per key at a time; the caller that starts it decides where the result is kept. */
+  private loadOnce(key: string, keepIn: Store): Promise<Lookup> {
+    const { promise, shared } = this.loads.run(key, async (flight) => {
+      const value = await this.loadValue(key);
+      const loadTtl = this.loadTtl(value);
+      // Answer with the TTL the copy is kept with, so copies made from the answer never outlive it.
+      const result = { value, ttlMs: keepIn === this.hot ? Math.min(this.hotTtlMs, loadTtl) : loadTtl };
+      if (flight.current) this.keep(keepIn, key, result, result.ttlMs);
+      return result;
+    });
     if (shared) this.counters.loadsDeduplicated++;
     return promise;
+  }
+
+  /** Counts a forward that could not reach the owner (or was not tried: the owner is known down). */
+  private countUnreachable(err: OwnerUnreachableError, keys: number): void {
+    if (err.attempted) {
+      this.counters.forwards += keys;
+      this.counters.forwardErrors += keys;
+    }
+    this.counters.localLoads += keys;
   }
 
   private lookup(key: string, stored: Stored, store: Store): Lookup {
@@ -339,25 +395,39 @@ export class Namespace {
 
   /** One loader call, within the concurrency cap and the load timeout. */
   private async loadValue(key: string): Promise<Uint8Array | undefined> {
-    const timeout = AbortSignal.timeout(this.loadTimeoutMs);
-    const signal = AbortSignal.any([timeout, this.closing.signal]);
+    // One controller and one timer, both released as soon as the load ends
+    // (AbortSignal.timeout would hold its timer and signal for the full
+    // deadline, for every load).
+    const controller = new AbortController();
+    const { signal } = controller;
+    let timedOut = false;
+    let expire: (reason: unknown) => void = () => {};
+    // The loader may ignore its signal; the deadline holds regardless.
+    const deadline = new Promise<never>((_, reject) => {
+      expire = reject;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const reason = new DOMException(`load timed out after ${this.loadTimeoutMs} ms`, "TimeoutError");
+      controller.abort(reason);
+      expire(reason);
+    }, this.loadTimeoutMs);
+    const onClose = () => {
+      controller.abort(this.closing.signal.reason);
+      expire(this.closing.signal.reason);
+    };
+    if (this.closing.signal.aborted) onClose();
+    else this.closing.signal.addEventListener("abort", onClose, { once: true });
     const call = this.limit(async () => {
       signal.throwIfAborted();
       this.counters.loads++;
       return await this.load(key, { namespace: this.name, signal });
     });
-    // The loader may ignore its signal; the deadline holds regardless.
-    const deadline = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(signal.reason);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-      void call.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => {});
-    });
     try {
       const value = await Promise.race([call, deadline]);
       return toBytes(value);
     } catch (err) {
-      if (timeout.aborted) {
+      if (timedOut) {
         this.counters.loadTimeouts++;
         throw new LoadTimeoutError(`loading ${this.name}/${key} took longer than ${this.loadTimeoutMs} ms`);
       }
@@ -365,6 +435,11 @@ export class Namespace {
       if (err instanceof BurrowError) throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new LoadFailedError(message || "the loader failed", { cause: err });
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener("abort", onClose);
+      // A loader that settles after the deadline must not become an unhandled rejection.
+      call.catch(() => {});
     }
   }
 }

@@ -123,7 +123,7 @@ export class PeerClient {
   ): Promise<TransportResponse> {
     const { membership, transport, forwardTimeoutMs } = this.options;
     if (membership.state(peer) !== "up")
-      throw new OwnerUnreachableError(`${peer} is ${membership.state(peer)}`);
+      throw new OwnerUnreachableError(`${peer} is ${membership.state(peer)}`, { attempted: false });
     let res: TransportResponse;
     try {
       res = await transport.request(peer, {

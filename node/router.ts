@@ -180,9 +180,11 @@ async function getKey(
   let lookup: Lookup;
   try {
     lookup =
-      owner === ctx.membership.self || forwarded
+      owner === ctx.membership.self
         ? await ns.get(key)
-        : await ns.getFromOwner(key, () => ctx.peers.get(owner, ns.name, key));
+        : forwarded
+          ? await ns.getHere(key)
+          : await ns.getFromOwner(key, () => ctx.peers.get(owner, ns.name, key));
   } catch (err) {
     return sendError(res, toBurrowError(err), headers);
   }
@@ -218,6 +220,7 @@ async function write(
   const owner = membership.ownerOf(key);
   const headers = { [HEADER_OWNER]: owner };
 
+  let unreachableOwner: string | undefined;
   if (owner !== membership.self && !forwarded) {
     try {
       const answer = await ctx.peers.write(owner, method, ns.name, key, body, ttlMs);
@@ -228,23 +231,24 @@ async function write(
       return sendError(res, errorFromResponse(answer.status, answer.body), headers);
     } catch (err) {
       if (!(err instanceof OwnerUnreachableError)) throw err;
-      // The owner is away: apply the write here as a hot copy and purge the others.
-      if (method === "PUT") ns.keepHot(key, body, ttlMs && ttlMs > 0 ? ttlMs : undefined);
-      else ns.forget(key);
-      const others = membership.peers().filter((peer) => peer !== owner);
-      const failed = [owner, ...(await ctx.peers.purge(others, ns.name, key))];
-      return void res.writeHead(204, { ...headers, [HEADER_PURGE_FAILED]: failed.join(",") }).end();
+      unreachableOwner = owner;
     }
   }
 
-  if (method === "PUT") {
+  // Applied here: at the owner, or as a hot copy (which lives at most
+  // hotTtlMs) when the owner is away or a forwarded write reached a node that
+  // does not own the key because member lists disagree.
+  if (method === "PUT" && owner === membership.self) {
     if (!ns.set(key, body as Buffer, ttlMs)) {
       throw new PayloadTooLargeError(`the entry is larger than namespace ${ns.name}'s byte budget`);
     }
   } else {
     ns.forget(key);
+    if (method === "PUT") ns.keepHot(key, body, ttlMs && ttlMs > 0 ? ttlMs : undefined);
   }
-  const failed = await ctx.peers.purge(membership.peers(), ns.name, key);
+  const others = membership.peers().filter((peer) => peer !== unreachableOwner);
+  const failed = await ctx.peers.purge(others, ns.name, key);
+  if (unreachableOwner) failed.unshift(unreachableOwner);
   if (failed.length > 0) res.setHeader(HEADER_PURGE_FAILED, failed.join(","));
   res.writeHead(204, headers).end();
 }
@@ -285,7 +289,7 @@ async function batch(
     const owner = membership.ownerOf(key);
     if (owner === membership.self || forwarded) {
       local.push(
-        ns.get(key).then(
+        (owner === membership.self ? ns.get(key) : ns.getHere(key)).then(
           (lookup) => {
             results[i] = toResult(lookup);
           },

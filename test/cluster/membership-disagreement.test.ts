@@ -41,4 +41,34 @@ describe("two nodes with different member lists", () => {
     expect(statsOfB?.forwards).toBe(0);
     expect(statsOfB?.loads).toBe(50);
   });
+
+  it("answer keys asked of both at once without waiting on each other", async () => {
+    const [a, b] = cluster.ids as [string, string];
+    const ringOfA = new HashRing([a, bAsSeenByA]);
+    const ringOfB = new HashRing([a, b]);
+    const crossed = Array.from({ length: 3000 }, (_, i) => `both-${i}`)
+      .filter((k) => ringOfA.ownerOf(k) === bAsSeenByA && ringOfB.ownerOf(k) === a)
+      .slice(0, 20);
+    // A forwards each key to B while B forwards it to A. Each forward is
+    // served where it lands and must not join that node's own forward of the
+    // key, or both wait until forwardTimeoutMs.
+    const answers = await Promise.all(
+      crossed.flatMap((key) =>
+        cluster.addresses.map(async (address) => {
+          const res = await fetch(`http://${address}/_burrow/users/${key}`, {
+            signal: AbortSignal.timeout(20_000),
+          });
+          return [key, res.status, await res.text()] as const;
+        }),
+      ),
+    );
+    for (const [key, status, body] of answers) {
+      expect(status).toBe(200);
+      expect(body).toBe(`value:users:${key}`);
+    }
+    for (const node of cluster.nodes) {
+      const stats = (await node.stats()).namespaces.users;
+      expect(stats?.forwardErrors).toBe(0);
+    }
+  });
 });

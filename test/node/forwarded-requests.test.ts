@@ -1,0 +1,124 @@
+/**
+ * Requests that carry x-burrow-forwarded are served where they land. For a
+ * key this node does not own (a client's failover detour, or a peer's
+ * forward while member lists disagree) the copy is a hot copy: it lives at
+ * most hotTtlMs, never in the main store.
+ */
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BurrowNode, createNode } from "../../node/index.js";
+import { HashRing } from "../../shared/ring.js";
+import { freePorts } from "../helpers/cluster.js";
+
+let nodes: BurrowNode[];
+let ids: string[];
+let loads = 0;
+
+beforeAll(async () => {
+  const ports = await freePorts(2);
+  ids = ports.map((p) => `http://127.0.0.1:${p}`);
+  nodes = ids.map((self) =>
+    createNode({
+      self,
+      peers: ids,
+      headersTimeoutMs: 500,
+      namespaces: {
+        users: {
+          hotTtlMs: 5000,
+          load: async (key) => {
+            loads++;
+            return `v:${key}`;
+          },
+        },
+      },
+    }),
+  );
+  await Promise.all(nodes.map((node, i) => node.listen(ports[i])));
+});
+afterAll(async () => {
+  await Promise.all(nodes.map((node) => node.close()));
+});
+
+/** A key that the second node owns, asked at the first. */
+function notOwnedByFirst(prefix: string): string {
+  const ring = new HashRing(ids);
+  for (let i = 0; ; i++) if (ring.ownerOf(`${prefix}${i}`) === ids[1]) return `${prefix}${i}`;
+}
+
+describe("a forwarded request for a key owned elsewhere", () => {
+  it("is loaded here and kept as a hot copy that expires within hotTtlMs", async () => {
+    const key = notOwnedByFirst("detour-");
+    const res = await fetch(`${ids[0]}/_burrow/users/${key}`, {
+      headers: { "x-burrow-forwarded": "client-failover" },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(`v:${key}`);
+    const ttl = Number(res.headers.get("x-burrow-ttl-ms"));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5000);
+    const stats = nodes[0]?.stats().users;
+    expect(stats?.items).toBe(0);
+    expect(stats?.hotItems).toBe(1);
+    expect(stats?.forwards).toBe(0);
+    // The owner was not asked; it was loaded here once, and a second ask is a hot hit.
+    expect(nodes[1]?.stats().users?.gets).toBe(0);
+    expect(loads).toBe(1);
+    const again = await fetch(`${ids[0]}/_burrow/users/${key}`, {
+      headers: { "x-burrow-forwarded": "client-failover" },
+    });
+    expect(await again.text()).toBe(`v:${key}`);
+    expect(loads).toBe(1);
+    expect(nodes[0]?.stats().users?.hotHits).toBe(1);
+  });
+
+  it("is stored as a hot copy when it is a PUT", async () => {
+    const key = notOwnedByFirst("put-");
+    const before = nodes[0]?.stats().users;
+    const put = await fetch(`${ids[0]}/_burrow/users/${key}`, {
+      method: "PUT",
+      body: "written",
+      headers: { "x-burrow-forwarded": ids[1] as string },
+    });
+    expect(put.status).toBe(204);
+    const after = nodes[0]?.stats().users;
+    expect(after?.items).toBe(before?.items);
+    expect(after?.hotItems).toBe((before?.hotItems ?? 0) + 1);
+    const res = await fetch(`${ids[0]}/_burrow/users/${key}`, {
+      headers: { "x-burrow-forwarded": ids[1] as string },
+    });
+    expect(await res.text()).toBe("written");
+  });
+});
+
+describe("the node itself", () => {
+  it("closes a connection whose headers do not arrive within headersTimeoutMs", async () => {
+    const port = Number(new URL(ids[0] as string).port);
+    const started = Date.now();
+    const closedAfterMs = await new Promise<number>((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () =>
+        socket.write("GET /_burrow/_health HTTP/1.1\r\nHost: x\r\n"),
+      );
+      socket.on("data", () => {});
+      socket.on("close", () => resolve(Date.now() - started));
+      socket.on("error", reject);
+      setTimeout(() => {
+        socket.destroy();
+        reject(new Error("the half-sent request was still open after 10 s"));
+      }, 10_000);
+    });
+    // 500 ms of headersTimeout, checked every second: well under Node's default of up to 40 s.
+    expect(closedAfterMs).toBeLessThan(10_000);
+    const health = await fetch(`${ids[0]}/_burrow/_health`);
+    expect(health.status).toBe(200);
+  });
+
+  it("returns the same drain from every close() call", async () => {
+    const node = createNode({ namespaces: { users: { load: async (k) => k } } });
+    await node.listen(0);
+    const first = node.close();
+    const second = node.close();
+    expect(second).toBe(first);
+    await first;
+    expect(node.server.listening).toBe(false);
+  });
+});
