@@ -1,5 +1,15 @@
 #!/usr/bin/env node
 import { UsageError } from "./args.js";
+import {
+  DEL_HELP,
+  delCommand,
+  GET_HELP,
+  getCommand,
+  SET_HELP,
+  STATS_HELP,
+  setCommand,
+  statsCommand,
+} from "./client-commands.js";
 /** The `burrow` command: dispatches to a subcommand and turns mistakes into one clear line. */
 import { CLUSTER_HELP, clusterCommand } from "./cluster-command.js";
 import { NODE_HELP, nodeCommand } from "./node-command.js";
@@ -9,12 +19,20 @@ const HELP = `Usage: burrow <command> [flags]
 Commands:
   node      run one cache node
   cluster   run a local dev cluster on an embedded demo data source
+  get       print a key's value
+  set       store a value
+  del       delete a key everywhere
+  stats     print the nodes' counters
 
 Run "burrow <command> --help" for a command's flags.`;
 
 const commands: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
   node: { run: nodeCommand, help: NODE_HELP },
   cluster: { run: clusterCommand, help: CLUSTER_HELP },
+  get: { run: getCommand, help: GET_HELP },
+  set: { run: setCommand, help: SET_HELP },
+  del: { run: delCommand, help: DEL_HELP },
+  stats: { run: statsCommand, help: STATS_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -80,7 +80,12 @@ describe("burrow node", () => {
   });
 
   it("answers --help for every command", async () => {
-    for (const args of [["--help"], ["node", "--help"], ["cluster", "--help"]]) {
+    for (const command of ["node", "cluster", "get", "set", "del", "stats"]) {
+      const { code, output } = await run([command, "--help"]);
+      expect(code).toBe(0);
+      expect(output).toMatch(new RegExp(`^Usage: burrow ${command}`));
+    }
+    for (const args of [["--help"], ["help"]]) {
       const { code, output } = await run(args);
       expect(code).toBe(0);
       expect(output).toMatch(/^Usage: burrow/);

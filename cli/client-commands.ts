@@ -1,0 +1,195 @@
+/** `burrow get | set | del | stats`: the cache from a shell, through the client SDK. */
+import { parseArgs } from "node:util";
+import { BurrowClient } from "../client/index.js";
+import { parseAddressList } from "../shared/address.js";
+import { STATS_PATH } from "../shared/protocol.js";
+import { intFlag, parseFlags, UsageError } from "./args.js";
+
+const COMMON = `  --servers LIST      nodes, comma-separated (default: $BURROW_SERVERS or 127.0.0.1:5001)
+  --auth-token T      bearer token (default: $BURROW_AUTH_TOKEN)
+  --timeout-ms N      deadline of one attempt, in ms (default 5000)
+  -h, --help          this help`;
+
+export const GET_HELP = `Usage: burrow get [--servers host:port,...] <namespace> <key>
+
+Prints the value's bytes to stdout. A key that does not exist prints
+"burrow get: no such key" to stderr and exits 1.
+
+${COMMON}`;
+
+export const SET_HELP = `Usage: burrow set [--servers host:port,...] [--ttl-ms N] <namespace> <key> [value]
+
+Stores value (or, without it, everything read from stdin) at the key's owner.
+
+  --ttl-ms N          the entry's time to live, in ms (0: until evicted;
+                      default: the namespace's TTL)
+${COMMON}`;
+
+export const DEL_HELP = `Usage: burrow del [--servers host:port,...] <namespace> <key>
+
+Removes the key at its owner and every copy of it.
+
+${COMMON}`;
+
+export const STATS_HELP = `Usage: burrow stats [--servers host:port,...] [--json]
+
+Prints each node's per-namespace counters as a table (or, with --json, the
+nodes' _stats answers as one JSON array).
+
+  --json              print JSON
+${COMMON}`;
+
+const flags = {
+  servers: { type: "string" },
+  "auth-token": { type: "string" },
+  "timeout-ms": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function servers(value: string | undefined): string[] {
+  const list = value ?? process.env.BURROW_SERVERS ?? "127.0.0.1:5001";
+  try {
+    const addresses = parseAddressList(list);
+    if (addresses.length === 0) throw new Error("no address given");
+    return addresses;
+  } catch (err) {
+    throw new UsageError(`--servers: ${(err as Error).message}`);
+  }
+}
+
+function connect(values: { servers?: string; "auth-token"?: string; "timeout-ms"?: string }): BurrowClient {
+  return new BurrowClient(servers(values.servers), {
+    timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
+    authToken: values["auth-token"] ?? process.env.BURROW_AUTH_TOKEN,
+    batching: false,
+  });
+}
+
+function keyArgs(
+  positionals: string[],
+  usage: string,
+  allowValue = false,
+): [string, string, string | undefined] {
+  const max = allowValue ? 3 : 2;
+  if (positionals.length < 2 || positionals.length > max) throw new UsageError(`expected ${usage}`);
+  return [positionals[0] as string, positionals[1] as string, positionals[2]];
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Runs `fn` with a client and always closes it, so the command exits by itself. */
+async function withClient<T>(client: BurrowClient, fn: (client: BurrowClient) => Promise<T>): Promise<T> {
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function getCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(() =>
+    parseArgs({ args, strict: true, allowPositionals: true, options: flags }),
+  );
+  if (values.help) return void console.log(GET_HELP);
+  const [ns, key] = keyArgs(positionals, "<namespace> <key>");
+  const value = await withClient(connect(values), (client) => client.get(ns, key));
+  if (value === undefined) {
+    console.error(`burrow get: no such key ${ns}/${key}`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(value);
+}
+
+export async function setCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { ...flags, "ttl-ms": { type: "string" } },
+    }),
+  );
+  if (values.help) return void console.log(SET_HELP);
+  const [ns, key, text] = keyArgs(positionals, "<namespace> <key> [value]", true);
+  const ttlMs = values["ttl-ms"] === undefined ? undefined : intFlag("ttl-ms", values["ttl-ms"], 0);
+  const client = connect(values);
+  const value = text ?? (await readStdin());
+  await withClient(client, (c) => c.set(ns, key, value, ttlMs === undefined ? {} : { ttlMs }));
+  const failed = client.stats().purgeFailures;
+  if (failed > 0)
+    console.error("burrow set: stored, but some copies could not be purged (x-burrow-purge-failed)");
+}
+
+export async function delCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(() =>
+    parseArgs({ args, strict: true, allowPositionals: true, options: flags }),
+  );
+  if (values.help) return void console.log(DEL_HELP);
+  const [ns, key] = keyArgs(positionals, "<namespace> <key>");
+  const client = connect(values);
+  await withClient(client, (c) => c.delete(ns, key));
+  if (client.stats().purgeFailures > 0) {
+    console.error("burrow del: deleted, but some copies could not be purged (x-burrow-purge-failed)");
+  }
+}
+
+interface NodeStatsBody {
+  id: string;
+  namespaces: Record<string, Record<string, number>>;
+}
+
+export async function statsCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { ...flags, json: { type: "boolean" } },
+    }),
+  );
+  if (values.help) return void console.log(STATS_HELP);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const timeoutMs = intFlag("timeout-ms", values["timeout-ms"], 5000, 1);
+  const token = values["auth-token"] ?? process.env.BURROW_AUTH_TOKEN;
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  let failed = 0;
+  const answers = await Promise.all(
+    servers(values.servers).map(async (server) => {
+      try {
+        const res = await fetch(server + STATS_PATH, { headers, signal: AbortSignal.timeout(timeoutMs) });
+        const body = (await res.json()) as NodeStatsBody & { message?: string };
+        if (!res.ok) throw new Error(body.message ?? `HTTP ${res.status}`);
+        return body;
+      } catch (err) {
+        failed++;
+        console.error(`burrow stats: ${server}: ${(err as Error).message}`);
+        return undefined;
+      }
+    }),
+  );
+  const bodies = answers.filter((b): b is NodeStatsBody => b !== undefined);
+  if (values.json) console.log(JSON.stringify(bodies, null, 2));
+  else {
+    const rows = bodies.flatMap((body) =>
+      Object.entries(body.namespaces).map(([ns, s]) => ({
+        node: body.id,
+        namespace: ns,
+        gets: s.gets,
+        hits: s.hits,
+        misses: s.misses,
+        loads: s.loads,
+        forwards: s.forwards,
+        hotHits: s.hotHits,
+        items: s.items,
+        bytes: s.bytes,
+      })),
+    );
+    console.table(rows);
+  }
+  if (failed > 0) process.exitCode = 1;
+}

@@ -1,0 +1,143 @@
+/** burrow get | set | del | stats against a running local cluster, as a user types them. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeConsecutivePorts } from "../helpers/cluster.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+let cluster: ChildProcess;
+let servers: string;
+
+function burrow(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "cli/index.ts", ...args], {
+    cwd: ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  child.stdin.end(stdin);
+  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
+}
+
+beforeAll(async () => {
+  const base = await freeConsecutivePorts(2);
+  // The client spells one node differently from how the node names itself.
+  servers = `127.0.0.1:${base},localhost:${base + 1}`;
+  cluster = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "cli/index.ts",
+      "cluster",
+      "--nodes",
+      "2",
+      "--base-port",
+      String(base),
+      "--delay-ms",
+      "20",
+    ],
+    {
+      cwd: ROOT,
+      stdio: "ignore",
+    },
+  );
+  for (let i = 0; i < 300; i++) {
+    const up = await Promise.all(
+      [base, base + 1].map((port) =>
+        fetch(`http://127.0.0.1:${port}/_burrow/_health`)
+          .then((r) => r.ok)
+          .catch(() => false),
+      ),
+    );
+    if (up.every(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the cluster did not start");
+});
+afterAll(async () => {
+  if (cluster.exitCode === null) {
+    cluster.kill("SIGTERM");
+    await once(cluster, "exit");
+  }
+});
+
+describe("burrow get, set, del", () => {
+  it("reads through, writes, and deletes a key", async () => {
+    const first = await burrow(["get", "--servers", servers, "users", "7"]);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ id: "7" });
+
+    expect(
+      (await burrow(["set", "--servers", servers, "--ttl-ms", "60000", "users", "7", "hand-written"])).code,
+    ).toBe(0);
+    expect((await burrow(["get", "--servers", servers, "users", "7"])).stdout).toBe("hand-written");
+
+    expect(
+      (await burrow(["set", "--servers", servers, "users", "piped key/ü"], "bytes from stdin")).code,
+    ).toBe(0);
+    expect((await burrow(["get", "--servers", servers, "users", "piped key/ü"])).stdout).toBe(
+      "bytes from stdin",
+    );
+
+    expect((await burrow(["del", "--servers", servers, "users", "7"])).code).toBe(0);
+    const reloaded = await burrow(["get", "--servers", servers, "users", "7"]);
+    expect(JSON.parse(reloaded.stdout)).toMatchObject({ id: "7" });
+  });
+
+  it("says 'no such key' on stderr and exits 1 for a missing key", async () => {
+    const { code, stdout, stderr } = await burrow(["get", "--servers", servers, "users", "missing-3"]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr.trim()).toBe("burrow get: no such key users/missing-3");
+  });
+
+  it.each([
+    [["get", "--servers", "SERVERS", "nope", "x"], 1, /burrow get: no namespace "nope"/],
+    [["get", "--servers", "127.0.0.1:1", "users", "x"], 1, /burrow get: .*127\.0\.0\.1:1/],
+    [["get", "--servers", "SERVERS", "users"], 2, /burrow get: expected <namespace> <key>/],
+    [
+      ["set", "--servers", "SERVERS", "--ttl-ms", "soon", "users", "k", "v"],
+      2,
+      /--ttl-ms must be a whole number/,
+    ],
+    [["del", "--servers", "ftp://x", "users", "k"], 2, /--servers: .*http or https/],
+  ])("refuses %j with one clear line", async (args, status, message) => {
+    const { code, stderr } = await burrow(args.map((a) => (a === "SERVERS" ? servers : a)));
+    expect(code).toBe(status);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(message);
+  });
+});
+
+describe("burrow stats", () => {
+  it("prints every node's counters, as JSON with --json", async () => {
+    await burrow(["get", "--servers", servers, "items", "stats-probe"]);
+    const { code, stdout } = await burrow(["stats", "--servers", servers, "--json"]);
+    expect(code).toBe(0);
+    const nodes = JSON.parse(stdout) as { id: string; namespaces: Record<string, { gets: number }> }[];
+    expect(nodes).toHaveLength(2);
+    const gets = nodes.reduce((sum, node) => sum + (node.namespaces.items?.gets ?? 0), 0);
+    expect(gets).toBeGreaterThanOrEqual(1);
+    const table = await burrow(["stats", "--servers", servers]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain("namespace");
+    expect(table.stdout).toContain("items");
+  });
+
+  it("exits 1 when a node cannot be asked", async () => {
+    const { code, stderr } = await burrow(["stats", "--servers", `${servers},127.0.0.1:1`]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("127.0.0.1:1");
+  });
+});
