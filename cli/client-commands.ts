@@ -1,4 +1,5 @@
-/** `burrow get | set | del | stats`: the cache from a shell, through the client SDK. */
+/** `burrow get | set | del | stats | warm | bench`: the cache from a shell, through the client SDK. */
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { BurrowClient } from "../client/index.js";
 import { parseAddressList } from "../shared/address.js";
@@ -192,4 +193,113 @@ export async function statsCommand(args: string[]): Promise<void> {
     console.table(rows);
   }
   if (failed > 0) process.exitCode = 1;
+}
+
+export const WARM_HELP = `Usage: burrow warm [--servers host:port,...] <namespace> [file]
+
+Loads keys into the cache before traffic arrives: one key per line, from
+file or stdin; blank lines are skipped. Keys go out in batches per owner.
+
+  --batch N           keys per getMany call (default 1000)
+${COMMON}`;
+
+export async function warmCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { ...flags, batch: { type: "string" } },
+    }),
+  );
+  if (values.help) return void console.log(WARM_HELP);
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected <namespace> [file]");
+  const [ns, file] = positionals as [string, string | undefined];
+  const batch = intFlag("batch", values.batch, 1000, 1);
+  let text: string;
+  try {
+    text = file === undefined ? (await readStdin()).toString("utf8") : await readFile(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const keys = [...new Set(text.split(/\r?\n/).filter((line) => line !== ""))];
+  let found = 0;
+  await withClient(connect(values), async (client) => {
+    for (let i = 0; i < keys.length; i += batch) {
+      found += (await client.getMany(ns, keys.slice(i, i + batch))).size;
+    }
+  });
+  console.log(`warmed ${keys.length} keys of ${ns}: ${found} found, ${keys.length - found} do not exist`);
+}
+
+export const BENCH_HELP = `Usage: burrow bench [--servers host:port,...] [--requests N] [--concurrency N] [--keys N] <namespace>
+
+Sends a bounded run of gets of keys bench-0 .. bench-(keys-1) and prints the
+rate and latency percentiles. The first pass loads the keys; the run after
+it measures cache hits.
+
+  --requests N        gets in the measured run (default 20000)
+  --concurrency N     gets in flight (default 64)
+  --keys N            distinct keys (default 1000)
+  --batching false    send every get alone instead of auto-batching
+${COMMON}`;
+
+export async function benchCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        ...flags,
+        requests: { type: "string" },
+        concurrency: { type: "string" },
+        keys: { type: "string" },
+        batching: { type: "string" },
+      },
+    }),
+  );
+  if (values.help) return void console.log(BENCH_HELP);
+  if (positionals.length !== 1) throw new UsageError("expected <namespace>");
+  const ns = positionals[0] as string;
+  const requests = intFlag("requests", values.requests, 20_000, 1);
+  const concurrency = intFlag("concurrency", values.concurrency, 64, 1);
+  const keyCount = intFlag("keys", values.keys, 1000, 1);
+  if (values.batching !== undefined && values.batching !== "true" && values.batching !== "false") {
+    throw new UsageError(`--batching must be true or false, got "${values.batching}"`);
+  }
+  const client = new BurrowClient(servers(values.servers), {
+    timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
+    authToken: values["auth-token"] ?? process.env.BURROW_AUTH_TOKEN,
+    batching: values.batching !== "false",
+  });
+  const key = (i: number) => `bench-${i % keyCount}`;
+  await withClient(client, async () => {
+    for (let i = 0; i < keyCount; i += 1000) {
+      await client.getMany(
+        ns,
+        Array.from({ length: Math.min(1000, keyCount - i) }, (_, j) => key(i + j)),
+      );
+    }
+    const latencies = new Float64Array(requests);
+    let next = 0;
+    const worker = async () => {
+      while (next < requests) {
+        const i = next++;
+        const start = performance.now();
+        await client.get(ns, key(i));
+        latencies[i] = performance.now() - start;
+      }
+    };
+    const start = performance.now();
+    await Promise.all(Array.from({ length: Math.min(concurrency, requests) }, worker));
+    const seconds = (performance.now() - start) / 1000;
+    latencies.sort();
+    const at = (q: number) =>
+      (latencies[Math.min(requests - 1, Math.floor(q * requests))] as number).toFixed(2);
+    console.log(
+      `${requests} gets of ${keyCount} keys in ${ns}, ${concurrency} in flight: ${Math.round(requests / seconds)} gets/s; ` +
+        `latency ms p50 ${at(0.5)} p99 ${at(0.99)} max ${at(1)}`,
+    );
+  });
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { UsageError } from "./args.js";
 import {
+  BENCH_HELP,
+  benchCommand,
   DEL_HELP,
   delCommand,
   GET_HELP,
@@ -9,6 +11,8 @@ import {
   STATS_HELP,
   setCommand,
   statsCommand,
+  WARM_HELP,
+  warmCommand,
 } from "./client-commands.js";
 /** The `burrow` command: dispatches to a subcommand and turns mistakes into one clear line. */
 import { CLUSTER_HELP, clusterCommand } from "./cluster-command.js";
@@ -23,6 +27,8 @@ Commands:
   set       store a value
   del       delete a key everywhere
   stats     print the nodes' counters
+  warm      load a list of keys into the cache
+  bench     measure gets per second and latency against a cluster
 
 Run "burrow <command> --help" for a command's flags.`;
 
@@ -33,6 +39,8 @@ const commands: Record<string, { run: (args: string[]) => Promise<void>; help: s
   set: { run: setCommand, help: SET_HELP },
   del: { run: delCommand, help: DEL_HELP },
   stats: { run: statsCommand, help: STATS_HELP },
+  warm: { run: warmCommand, help: WARM_HELP },
+  bench: { run: benchCommand, help: BENCH_HELP },
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -80,7 +80,7 @@ describe("burrow node", () => {
   });
 
   it("answers --help for every command", async () => {
-    for (const command of ["node", "cluster", "get", "set", "del", "stats"]) {
+    for (const command of ["node", "cluster", "get", "set", "del", "stats", "warm", "bench"]) {
       const { code, output } = await run([command, "--help"]);
       expect(code).toBe(0);
       expect(output).toMatch(new RegExp(`^Usage: burrow ${command}`));

@@ -141,3 +141,48 @@ describe("burrow stats", () => {
     expect(stderr).toContain("127.0.0.1:1");
   });
 });
+
+describe("burrow warm and bench", () => {
+  it("warms a list of keys from stdin, and the keys are cached after", async () => {
+    const { code, stdout } = await burrow(
+      ["warm", "--servers", servers, "items"],
+      "w-1\nw-2\n\nmissing-w\nw-1\n",
+    );
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe("warmed 3 keys of items: 2 found, 1 do not exist");
+    const before = await burrow(["stats", "--servers", servers, "--json"]);
+    const loads = (body: string) =>
+      (JSON.parse(body) as { namespaces: Record<string, { loads: number }> }[]).reduce(
+        (sum, node) => sum + (node.namespaces.items?.loads ?? 0),
+        0,
+      );
+    await burrow(["get", "--servers", servers, "items", "w-2"]);
+    const after = await burrow(["stats", "--servers", servers, "--json"]);
+    expect(loads(after.stdout)).toBe(loads(before.stdout));
+  });
+
+  it("runs a bounded benchmark and prints its rate and latency", async () => {
+    const { code, stdout } = await burrow([
+      "bench",
+      "--servers",
+      servers,
+      "--requests",
+      "500",
+      "--keys",
+      "50",
+      "--concurrency",
+      "8",
+      "users",
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^500 gets of 50 keys in users, 8 in flight: \d+ gets\/s; latency ms p50 [\d.]+ p99 [\d.]+ max [\d.]+$/m,
+    );
+  });
+
+  it("refuses a bad flag value with one clear line", async () => {
+    const { code, stderr } = await burrow(["bench", "--servers", servers, "--batching", "maybe", "users"]);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe('burrow bench: --batching must be true or false, got "maybe"');
+  });
+});
