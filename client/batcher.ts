@@ -4,6 +4,10 @@
  * a plain GET. A batch that reaches `maxBatchKeys` is sent at once and the
  * next gets start another. Gets of one key in one batch share its slot.
  *
+ * Detours (see `Attempt`) and other gets for one node go out as separate
+ * batches: only the keys whose owner is out are to be served where they
+ * land; the node may still forward the others to the owner it names.
+ *
  * Each get stays its own failover unit: when a batch gets no answer, every
  * get in it fails with the same AttemptError and moves on to its own next
  * node, so one dead node fails no get.
@@ -28,14 +32,20 @@ interface Waiter {
 class PendingBatch {
   /** Key -> its callers, in the order the keys were asked for. */
   readonly waiters = new Map<string, Waiter>();
-  /** True when some key goes to this node only because its owner is out. */
-  detour = false;
   sent = false;
 
   constructor(
     readonly node: NodeHandle,
     readonly namespace: string,
+    /** True when these keys go to this node only because their owner is out. */
+    readonly detour: boolean,
   ) {}
+}
+
+/** Where a pending batch is found among its node's: by namespace and whether it is a detour. */
+function slotOf(namespace: string, detour: boolean): string {
+  // "+" cannot occur in a namespace name.
+  return detour ? `+${namespace}` : namespace;
 }
 
 export class Batcher {
@@ -43,6 +53,7 @@ export class Batcher {
   batches = 0;
   /** Keys sent in batch requests. */
   batchedKeys = 0;
+  /** Batches not yet sent, by node, then by `slotOf(namespace, detour)`. */
   private readonly open = new Map<NodeHandle, Map<string, PendingBatch>>();
   private scheduled: PendingBatch[] = [];
   private immediate: NodeJS.Immediate | undefined;
@@ -56,21 +67,21 @@ export class Batcher {
   ) {}
 
   /** The batched attempt: one get of one key on one node, sent with its neighbours. */
-  readonly get: Attempt<Uint8Array | undefined> = (node, namespace, key, signal) => {
+  readonly get: Attempt<Uint8Array | undefined> = (node, namespace, key, detour, signal) => {
     if (this.closed) return Promise.reject(new UnavailableError("the client is closed"));
-    let byNamespace = this.open.get(node);
-    if (byNamespace === undefined) {
-      byNamespace = new Map();
-      this.open.set(node, byNamespace);
+    let bySlot = this.open.get(node);
+    if (bySlot === undefined) {
+      bySlot = new Map();
+      this.open.set(node, bySlot);
     }
-    let batch = byNamespace.get(namespace);
+    const slot = slotOf(namespace, detour);
+    let batch = bySlot.get(slot);
     if (batch === undefined) {
-      batch = new PendingBatch(node, namespace);
-      byNamespace.set(namespace, batch);
+      batch = new PendingBatch(node, namespace, detour);
+      bySlot.set(slot, batch);
       this.scheduled.push(batch);
       this.immediate ??= setImmediate(this.flushScheduled);
     }
-    if (!batch.detour && this.members.isDetour(node, key)) batch.detour = true;
     const waiters = batch.waiters;
     const promise = new Promise<Uint8Array | undefined>((resolve, reject) => {
       const waiter: Waiter = {
@@ -89,7 +100,7 @@ export class Batcher {
       waiters.set(key, waiter);
     });
     if (waiters.size >= this.maxBatchKeys) {
-      byNamespace.delete(namespace);
+      bySlot.delete(slot);
       void this.send(batch);
     }
     return promise;

@@ -4,6 +4,10 @@
  * Answers — a value, a 404, `load_failed`, `bad_request`, ... — are never
  * retried: another node would load the same key from the same data source.
  *
+ * Every further attempt is a detour (see `Attempt`): it goes to a node
+ * other than the one the key was first sent to, because that one did not
+ * answer.
+ *
  * The first attempt runs without p-retry, so a call that succeeds (almost
  * all of them) costs no retry bookkeeping; p-retry takes over from the first
  * failure and owns the backoff and the stop conditions.
@@ -34,11 +38,17 @@ export class AttemptError extends Error {
   }
 }
 
-/** One attempt of a call on one node. The signal is the caller's, if any. */
+/**
+ * One attempt of a call on one node. `detour` is true when the node is not
+ * the key's owner because the owner is out: the request then carries
+ * `x-burrow-forwarded`, so the node serves the key itself instead of
+ * forwarding it to that owner. The signal is the caller's, if any.
+ */
 export type Attempt<T> = (
   node: NodeHandle,
   namespace: string,
   key: string,
+  detour: boolean,
   signal: AbortSignal | undefined,
 ) => Promise<T>;
 
@@ -79,7 +89,7 @@ export class Failover {
     const first = this.members.ownerOf(key);
     if (first === undefined) throw this.noNode(key);
     try {
-      return await attempt(first, namespace, key, signal);
+      return await attempt(first, namespace, key, this.members.isDetour(first, key), signal);
     } catch (err) {
       if (!(err instanceof AttemptError) || this.options.retries === 0) throw publicError(err, signal);
       return this.retry(attempt, namespace, key, signal, first, err);
@@ -108,7 +118,10 @@ export class Failover {
           tried.push(node);
           this.retries++;
           try {
-            return await attempt(node, namespace, key, signal);
+            // Always a detour: the first node got no answer, whatever the ring says of it yet.
+            // One timeout does not eject it, and a stand-in that forwarded there would wait
+            // its own forward deadline, far longer than ours.
+            return await attempt(node, namespace, key, true, signal);
           } catch (err) {
             if (err instanceof AttemptError) {
               last = err;

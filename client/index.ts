@@ -102,8 +102,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     });
     this.readAttempt = o.batching
       ? this.batcher.get
-      : (node, namespace, key, signal) =>
-          this.requests.get(node, namespace, key, this.members.isDetour(node, key), signal);
+      : (node, namespace, key, detour, signal) => this.requests.get(node, namespace, key, detour, signal);
     if (o.nearCache !== undefined) {
       // A write's tombstone must outlive every get that began before the write.
       const longestCallMs = o.probeTimeoutMs + (o.retries + 1) * (o.timeoutMs + o.maxBackoffMs);
@@ -314,7 +313,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     try {
       if (!this.members.isReady) await this.whenReady(signal);
       await this.failover.run(
-        (node, ns, k, s) => this.requests.write(node, ns, k, body, ttlMs, this.members.isDetour(node, k), s),
+        (node, ns, k, detour, s) => this.requests.write(node, ns, k, body, ttlMs, detour, s),
         namespace,
         key,
         signal,

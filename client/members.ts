@@ -131,7 +131,9 @@ export class Members extends EventEmitter<MembersEvents> {
    * True when `node` is not the owner the nodes themselves name for `key`:
    * the client only sends a key elsewhere because the owner is out, and says
    * so, so that the node serves the key itself instead of waiting on the
-   * owner. Cheap while every node is up and identified.
+   * owner. Cheap while every node is up and identified. This decides a
+   * call's first attempt only: every further attempt is a detour, since the
+   * node it went to first did not answer, whether the ring knows it yet or not.
    */
   isDetour(node: NodeHandle, key: string): boolean {
     if (this.complete) return false;
