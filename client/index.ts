@@ -38,7 +38,10 @@ export type { BurrowClientOptions, CallOptions, NearCacheOptions, SetOptions } f
 export type { ClientStats, NodeStats } from "./stats.js";
 
 export interface BurrowClientEvents {
-  /** A node left the ring: it refused a connection, timed out repeatedly, failed a probe, or is draining. */
+  /**
+   * A node left the ring: it refused or dropped a connection, failed a probe
+   * (its probes timed out `timeoutsToEject` times in a row), or is draining.
+   */
   nodeDown: [id: string, state: "down" | "draining"];
   /** A node that was down or draining passed enough probes and is back in the ring. */
   nodeUp: [id: string];

@@ -29,13 +29,6 @@ export class NodeHandle {
   requests = 0;
   /** Requests that got no answer: connection errors, timeouts, 503. */
   failures = 0;
-  /**
-   * Answers of any kind received from the node (requests and probes). A
-   * request that times out counts against the node only when this did not
-   * move while it was out: a node that answers other requests meanwhile is
-   * alive, merely slow to load that key.
-   */
-  answers = 0;
 
   /** @param address the base URL requests are sent to, as configured (normalised). */
   constructor(readonly address: string) {
@@ -71,6 +64,9 @@ export class Members extends EventEmitter<MembersEvents> {
   private readonly prober: HealthProber;
   private readonly virtualNodes: number | undefined;
   private stopped = false;
+  private readonly timeoutsToEject: number;
+  /** Nodes being probed because a request to them timed out. */
+  private readonly suspected = new Set<NodeHandle>();
   /** Configured nodes that have not told their id yet. */
   private unidentified: number;
   /** True while every configured node is identified and up: no request is a detour. */
@@ -80,6 +76,7 @@ export class Members extends EventEmitter<MembersEvents> {
   constructor(addresses: readonly string[], options: MembersOptions) {
     super();
     this.virtualNodes = options.virtualNodes;
+    this.timeoutsToEject = options.timeoutsToEject;
     this.health = new HealthTracker({
       timeoutsToEject: options.timeoutsToEject,
       probesToRecover: options.probesToRecover,
@@ -151,6 +148,32 @@ export class Members extends EventEmitter<MembersEvents> {
   }
 
   /**
+   * A request to `node` timed out. That alone says nothing of the node: a
+   * healthy node may be slow to load what it was asked for (a batch waits
+   * for its slowest key, queued behind the node's load limit). So its health
+   * is probed at once, one probe at a time per node, and only the probe
+   * counts: a healthy answer keeps the node; a probe that times out counts
+   * against it and is followed by another at once, so a frozen node leaves
+   * the ring after `timeoutsToEject` probe timeouts, without waiting for the
+   * next scheduled probe.
+   */
+  suspect(node: NodeHandle): void {
+    // A node out of the ring is the scheduled probes' to bring back.
+    if (this.stopped || this.suspected.has(node) || !this.health.isUp(node.address)) return;
+    this.suspected.add(node);
+    void this.check(node).finally(() => this.suspected.delete(node));
+  }
+
+  private async check(node: NodeHandle): Promise<void> {
+    for (let probes = 0; probes < this.timeoutsToEject && !this.stopped; probes++) {
+      const answer = await this.prober.probe(node.address);
+      // Any health answer settles it, and so does a failure that took the node out;
+      // what is left is a probe timeout that has not ejected the node yet: ask again.
+      if (answer !== undefined || !this.health.isUp(node.address)) return;
+    }
+  }
+
+  /**
    * Stops probing; no event fires after this, and calls waiting for `ready`
    * go on (to find the client closed). A probe in flight is not waited for:
    * closing the transport ends it.
@@ -166,7 +189,6 @@ export class Members extends EventEmitter<MembersEvents> {
   private identify(address: string, body: HealthBody): void {
     const node = this.byAddress.get(address);
     if (node === undefined) return;
-    node.answers++;
     let id: string;
     try {
       id = normalizeAddress(body.id);

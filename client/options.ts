@@ -28,7 +28,9 @@ export interface BurrowClientOptions {
    * node, including the node's load from the data source. A call makes at
    * most `retries + 1` attempts, so it settles within about
    * `timeoutMs x (retries + 1)` plus backoff. Keep it above your loaders'
-   * usual latency: a load slower than this counts as a timeout of the node.
+   * usual latency (for a batch: of its slowest key, queued behind the node's
+   * load limit). A timeout does not count against the node by itself: it
+   * triggers a health probe, which decides (see `timeoutsToEject`).
    * @default 1000
    */
   timeoutMs?: number;
@@ -62,14 +64,18 @@ export interface BurrowClientOptions {
   /**
    * Deadline of one health probe, in ms. The first call of a new client waits
    * for the first probe round (at most this long), which tells the client
-   * each node's id.
+   * each node's id. A frozen node leaves the ring about
+   * `timeoutMs + timeoutsToEject x probeTimeoutMs` after a request to it.
    * @default timeoutMs
    */
   probeTimeoutMs?: number;
   /**
-   * Consecutive timeouts of one node (of requests or probes) that take it out
-   * of the ring before its next probe. A refused or dropped connection takes
-   * it out at once; any answer resets the count.
+   * Consecutive health-probe timeouts that take a node out of the ring. A
+   * request that times out does not count by itself (a healthy node may be
+   * slow to load what it was asked for): it triggers a probe of that node at
+   * once (one at a time per node), repeated while probes time out, so a
+   * frozen node leaves before its next scheduled probe. A refused or dropped
+   * connection takes a node out at once; any answer resets the count.
    * @default 2
    */
   timeoutsToEject?: number;

@@ -155,7 +155,6 @@ export class Requests {
     request.signal = callerSignal === undefined ? deadline : AbortSignal.any([deadline, callerSignal]);
     const health = this.options.members.health;
     node.requests++;
-    const answersBefore = node.answers;
     let res: TransportResponse;
     try {
       res = await this.options.transport.request(node.address, request);
@@ -164,8 +163,9 @@ export class Requests {
       if (this.closed) throw new UnavailableError("the client is closed", { cause: err });
       node.failures++;
       if (deadline.aborted || isTimeoutError(err)) {
-        // Only silence is a sign of a dead node; a slow load on a node that answers others is not.
-        if (node.answers === answersBefore) health.recordTimeout(node.address);
+        // Silence on one request is no proof of a dead node: a healthy one may be slow to
+        // load what it was asked. Its health probe decides (and ejects a frozen node).
+        this.options.members.suspect(node);
         throw new AttemptError("timeout", `timed out after ${this.options.timeoutMs} ms`, { cause: err });
       }
       const reason = (err as { code?: string }).code ?? (err as Error).message;
@@ -173,7 +173,6 @@ export class Requests {
       if (isConnectionError(err)) health.recordConnectionError(node.address);
       throw new AttemptError("connection", `could not be reached (${reason})`, { cause: err });
     }
-    node.answers++;
     if (res.status === 503) {
       node.failures++;
       health.recordDraining(node.address);
