@@ -13,8 +13,8 @@ import { HashRing } from "../../shared/ring.js";
 
 /**
  * Each slow load: longer than the client's 1 s deadline, so every attempt of
- * the cold getMany times out (a node cancels the loads nobody waits for any
- * more, so a retry would otherwise find the queue empty and fit).
+ * the cold getMany times out. (With shorter loads a retry can fit: it joins
+ * a stand-in's queue just as that node's own batch drains from it.)
  */
 const SLOW_LOAD_MS = 1200;
 const SLOW_KEYS = 300;
