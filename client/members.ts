@@ -64,9 +64,6 @@ export class Members extends EventEmitter<MembersEvents> {
   private readonly prober: HealthProber;
   private readonly virtualNodes: number | undefined;
   private stopped = false;
-  private readonly timeoutsToEject: number;
-  /** Nodes being probed because a request to them timed out. */
-  private readonly suspected = new Set<NodeHandle>();
   /** Configured nodes that have not told their id yet. */
   private unidentified: number;
   /** True while every configured node is identified and up: no request is a detour. */
@@ -76,7 +73,6 @@ export class Members extends EventEmitter<MembersEvents> {
   constructor(addresses: readonly string[], options: MembersOptions) {
     super();
     this.virtualNodes = options.virtualNodes;
-    this.timeoutsToEject = options.timeoutsToEject;
     this.health = new HealthTracker({
       timeoutsToEject: options.timeoutsToEject,
       probesToRecover: options.probesToRecover,
@@ -159,18 +155,7 @@ export class Members extends EventEmitter<MembersEvents> {
    */
   suspect(node: NodeHandle): void {
     // A node out of the ring is the scheduled probes' to bring back.
-    if (this.stopped || this.suspected.has(node) || !this.health.isUp(node.address)) return;
-    this.suspected.add(node);
-    void this.check(node).finally(() => this.suspected.delete(node));
-  }
-
-  private async check(node: NodeHandle): Promise<void> {
-    for (let probes = 0; probes < this.timeoutsToEject && !this.stopped; probes++) {
-      const answer = await this.prober.probe(node.address);
-      // Any health answer settles it, and so does a failure that took the node out;
-      // what is left is a probe timeout that has not ejected the node yet: ask again.
-      if (answer !== undefined || !this.health.isUp(node.address)) return;
-    }
+    if (!this.stopped) this.prober.suspect(node.address);
   }
 
   /**

@@ -4,6 +4,7 @@
  * request that gets no answer throws `AttemptError` (failover moves on); an
  * error answer throws the typed error of the shared table (failover stops).
  */
+import { deadline } from "../shared/deadline.js";
 import { AbortedError, errorFromResponse, InternalError, UnavailableError } from "../shared/errors.js";
 import {
   type BatchResult,
@@ -145,28 +146,14 @@ export class Requests {
   /**
    * One request under the per-attempt deadline (and the caller's signal).
    * Resolves with any answer but 503; throws AttemptError when there was none.
-   *
-   * The deadline is a plain timer cleared when the request settles, not
-   * `AbortSignal.timeout` (+ `AbortSignal.any`), which keeps about 2 KB per
-   * request alive until the deadline would have fired.
    */
   private async send(
     node: NodeHandle,
     request: TransportRequest,
     callerSignal: AbortSignal | undefined,
   ): Promise<TransportResponse> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException(`timed out after ${this.options.timeoutMs} ms`, "TimeoutError"));
-    }, this.options.timeoutMs);
-    // Like AbortSignal.timeout: a pending deadline alone does not keep the process alive.
-    deadline.unref();
-    const onCallerAbort = () => controller.abort(callerSignal?.reason);
-    if (callerSignal?.aborted) onCallerAbort();
-    else callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
-    request.signal = controller.signal;
+    const attempt = deadline(this.options.timeoutMs, callerSignal);
+    request.signal = attempt.signal;
     const health = this.options.members.health;
     node.requests++;
     let res: TransportResponse;
@@ -176,7 +163,7 @@ export class Requests {
       if (callerSignal?.aborted) throw new AbortedError(undefined, { cause: callerSignal.reason });
       if (this.closed) throw new UnavailableError("the client is closed", { cause: err });
       node.failures++;
-      if (timedOut || isTimeoutError(err)) {
+      if (attempt.expired || isTimeoutError(err)) {
         // Silence on one request is no proof of a dead node: a healthy one may be slow to
         // load what it was asked. Its health probe decides (and ejects a frozen node).
         this.options.members.suspect(node);
@@ -187,8 +174,7 @@ export class Requests {
       if (isConnectionError(err)) health.recordConnectionError(node.address);
       throw new AttemptError("connection", `could not be reached (${reason})`, { cause: err });
     } finally {
-      clearTimeout(deadline);
-      callerSignal?.removeEventListener("abort", onCallerAbort);
+      attempt.clear();
     }
     if (res.status === 503) {
       node.failures++;

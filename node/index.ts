@@ -154,19 +154,21 @@ export function createNode(options: NodeOptions): BurrowNode {
       throw new Error(`this node (${self}) is not in its peer list: ${peers.join(", ")}`);
     }
     membership = new Membership(self, peers, { virtualNodes: options.virtualNodes, health: options.health });
+    const peerProber = new HealthProber({
+      transport,
+      tracker: membership.health,
+      intervalMs: options.peerProbeIntervalMs ?? 1000,
+      timeoutMs: 1000,
+      headers: authorization ? { authorization } : undefined,
+    });
+    prober = peerProber;
     peerClient = new PeerClient({
       transport,
       membership,
       forwardTimeoutMs,
       purgeTimeoutMs: options.purgeTimeoutMs ?? 300,
       authorization,
-    });
-    prober = new HealthProber({
-      transport,
-      tracker: membership.health,
-      intervalMs: options.peerProbeIntervalMs ?? 1000,
-      timeoutMs: 1000,
-      headers: authorization ? { authorization } : undefined,
+      suspect: (peer) => peerProber.suspect(peer),
     });
   };
   if (configuredSelf) join(configuredSelf);

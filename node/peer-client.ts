@@ -4,6 +4,7 @@
  * the peer health tracker, so a peer that refuses connections is skipped
  * (and its keys loaded locally) until probes see it again.
  */
+import { deadline } from "../shared/deadline.js";
 import { errorFromResponse } from "../shared/errors.js";
 import {
   type BatchResult,
@@ -34,6 +35,8 @@ export interface PeerClientOptions {
   purgeTimeoutMs: number;
   /** Sent on every peer request when the cluster has an auth token. */
   authorization?: string;
+  /** Called when a request to a peer timed out: probe it, and let the probe decide whether it is down. */
+  suspect: (peer: string) => void;
 }
 
 export class PeerClient {
@@ -91,17 +94,20 @@ export class PeerClient {
         // A peer known down or draining cannot answer in time: report it at once
         // rather than hold the write for purgeTimeoutMs.
         if (this.options.membership.state(peer) !== "up") return peer;
+        const limit = deadline(this.options.purgeTimeoutMs);
         try {
           const res = await this.options.transport.request(peer, {
             method: "DELETE",
             path,
             headers: this.headers,
-            signal: AbortSignal.timeout(this.options.purgeTimeoutMs),
+            signal: limit.signal,
           });
           return res.status === 204 ? undefined : peer;
         } catch (err) {
-          this.recordFailure(peer, err);
+          this.recordFailure(peer, err, limit.expired);
           return peer;
+        } finally {
+          limit.clear();
         }
       }),
     );
@@ -125,27 +131,33 @@ export class PeerClient {
     if (membership.state(peer) !== "up")
       throw new OwnerUnreachableError(`${peer} is ${membership.state(peer)}`, { attempted: false });
     let res: TransportResponse;
+    const limit = deadline(forwardTimeoutMs);
     try {
       res = await transport.request(peer, {
         ...request,
         headers: { ...this.headers, ...request.headers },
-        signal: AbortSignal.timeout(forwardTimeoutMs),
+        signal: limit.signal,
       });
     } catch (err) {
-      this.recordFailure(peer, err);
+      this.recordFailure(peer, err, limit.expired);
       throw new OwnerUnreachableError(`${peer} could not be reached: ${(err as Error).message}`, {
         cause: err,
       });
+    } finally {
+      limit.clear();
     }
     if (res.status === 503) throw new OwnerUnreachableError(`${peer} is draining`);
     membership.health.recordSuccess(peer);
     return res;
   }
 
-  private recordFailure(peer: string, err: unknown): void {
-    const health = this.options.membership.health;
-    if (isTimeoutError(err)) health.recordTimeout(peer);
-    else if (isConnectionError(err)) health.recordConnectionError(peer);
+  /**
+   * A refused connection takes the peer out at once. A timeout only makes it
+   * suspect: a busy owner may be slow to load, so a probe decides.
+   */
+  private recordFailure(peer: string, err: unknown, expired: boolean): void {
+    if (expired || isTimeoutError(err)) this.options.suspect(peer);
+    else if (isConnectionError(err)) this.options.membership.health.recordConnectionError(peer);
   }
 }
 

@@ -39,8 +39,10 @@ export interface HealthEvents {
 
 export class HealthTracker extends EventEmitter<HealthEvents> {
   private readonly members = new Map<string, Member>();
-  private readonly timeoutsToEject: number;
-  private readonly probesToRecover: number;
+  /** Consecutive timeouts that mark a member down. */
+  readonly timeoutsToEject: number;
+  /** Consecutive healthy probes that bring a member back up. */
+  readonly probesToRecover: number;
 
   constructor(options: HealthOptions = {}) {
     super();

@@ -2,7 +2,12 @@
  * Active health probes: `GET /_burrow/_health` on every tracked member each
  * interval, fed into a HealthTracker. Used by the client for its nodes and
  * by nodes for their peers.
+ *
+ * A request that times out is no proof of a dead member (a healthy one may
+ * be slow to load what it was asked), so callers `suspect()` it instead:
+ * the member is probed at once, and only probe timeouts eject it.
  */
+import { deadline } from "./deadline.js";
 import type { HealthTracker } from "./health.js";
 import { HEALTH_PATH, type HealthBody } from "./protocol.js";
 import { isTimeoutError, type Transport } from "./transport.js";
@@ -23,6 +28,11 @@ export interface ProberOptions {
 export class HealthProber {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private stopped = false;
+  /** Probes in flight, by member: a second probe of a member joins the first. */
+  private readonly inFlight = new Map<string, Promise<HealthBody | undefined>>();
+  /** Members being checked after a suspicious timeout. */
+  private readonly suspected = new Set<string>();
 
   constructor(private readonly options: ProberOptions) {}
 
@@ -36,6 +46,7 @@ export class HealthProber {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
@@ -46,15 +57,43 @@ export class HealthProber {
     await Promise.all(this.options.tracker.ids().map((id) => this.probe(id)));
   }
 
+  /**
+   * A request to `member` timed out: probe it now, and again after each probe
+   * timeout, until it answers or `tracker.timeoutsToEject` probe timeouts
+   * eject it. A frozen member is thus ejected well before the next scheduled
+   * probe, and a slow but healthy one never is. One check per member at a time.
+   */
+  suspect(member: string): void {
+    const { tracker } = this.options;
+    if (this.stopped || this.suspected.has(member) || !tracker.isUp(member)) return;
+    this.suspected.add(member);
+    void (async () => {
+      for (let i = 0; i < tracker.timeoutsToEject && !this.stopped; i++) {
+        const answer = await this.probe(member);
+        // An answer settles it, and so does a failure that took the member out.
+        if (answer !== undefined || !tracker.isUp(member)) return;
+      }
+    })().finally(() => this.suspected.delete(member));
+  }
+
   /** Probes one member; resolves with its health answer, or undefined when it could not be had. */
-  async probe(member: string): Promise<HealthBody | undefined> {
+  probe(member: string): Promise<HealthBody | undefined> {
+    const running = this.inFlight.get(member);
+    if (running) return running;
+    const probe = this.probeOnce(member).finally(() => this.inFlight.delete(member));
+    this.inFlight.set(member, probe);
+    return probe;
+  }
+
+  private async probeOnce(member: string): Promise<HealthBody | undefined> {
     const { transport, tracker, timeoutMs, headers, onHealth } = this.options;
+    const limit = deadline(timeoutMs);
     try {
       const res = await transport.request(member, {
         method: "GET",
         path: HEALTH_PATH,
         headers,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: limit.signal,
       });
       const body = parseHealth(res.body);
       if (body && onHealth) onHealth(member, body);
@@ -63,9 +102,11 @@ export class HealthProber {
       else tracker.recordConnectionError(member);
       return body;
     } catch (err) {
-      if (isTimeoutError(err)) tracker.recordTimeout(member);
+      if (limit.expired || isTimeoutError(err)) tracker.recordTimeout(member);
       else tracker.recordConnectionError(member);
       return undefined;
+    } finally {
+      limit.clear();
     }
   }
 }

@@ -12,7 +12,7 @@ export interface TransportRequest {
   path: string;
   headers?: Record<string, string>;
   body?: Uint8Array | string;
-  /** Aborts the request; combine deadlines with `AbortSignal.any`. */
+  /** Aborts the request; `deadline()` in shared/deadline.ts makes one that also follows a caller's signal. */
   signal?: AbortSignal;
 }
 
