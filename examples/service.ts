@@ -65,7 +65,8 @@ const { servers, nodes } = external ? { servers: external.split(","), nodes: [] 
 const cache = new BurrowClient(servers, {
   timeoutMs: 1000, // per attempt: above the data source's 300 ms
   retries: 2,
-  nearCache: { maxBytes: 8 << 20, ttlMs: 500 }, // hot keys stay in this process for half a second
+  // Hot keys stay in this process for 5 s; this service's own writes drop them at once.
+  nearCache: { maxBytes: 8 << 20, ttlMs: 5000 },
   authToken: process.env.BURROW_TOKEN,
 });
 cache.on("nodeDown", (id, state) => console.warn(`cache node ${id} is ${state}`));

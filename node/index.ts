@@ -62,6 +62,11 @@ export interface NodeOptions {
    * @default 1000
    */
   peerProbeIntervalMs?: number;
+  /**
+   * Deadline of one health probe of a peer, in ms.
+   * @default 1000
+   */
+  peerProbeTimeoutMs?: number;
   /** Thresholds of the peer health state machine (see HealthOptions). */
   health?: HealthOptions;
   /**
@@ -158,7 +163,7 @@ export function createNode(options: NodeOptions): BurrowNode {
       transport,
       tracker: membership.health,
       intervalMs: options.peerProbeIntervalMs ?? 1000,
-      timeoutMs: 1000,
+      timeoutMs: options.peerProbeTimeoutMs ?? 1000,
       headers: authorization ? { authorization } : undefined,
     });
     prober = peerProber;
