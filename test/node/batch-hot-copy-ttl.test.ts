@@ -1,40 +1,33 @@
 /** A hot copy made through a batch forward expires with the owner's entry, not after hotTtlMs. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BurrowNode, createNode } from "../../node/index.js";
 import { BATCH_VALUE, decodeBatchResponse, encodeBatchRequest } from "../../shared/protocol.js";
 import { HashRing } from "../../shared/ring.js";
-import { freePorts } from "../helpers/cluster.js";
+import { type InProcessNodes, startNodes } from "../helpers/in-process.js";
 
 /** Long enough for two batch round trips through two nodes within it under load. */
 const TTL_MS = 1_000;
 const loads = new Map<string, number>();
-let nodes: BurrowNode[];
+let cluster: InProcessNodes;
 let ids: string[];
 
 beforeAll(async () => {
-  const ports = await freePorts(2);
-  ids = ports.map((p) => `http://127.0.0.1:${p}`);
-  nodes = ids.map((self) =>
-    createNode({
-      self,
-      peers: ids,
-      namespaces: {
-        items: {
-          ttlMs: TTL_MS,
-          ttlJitter: 0,
-          hotTtlMs: 60_000,
-          load: async (key) => {
-            loads.set(key, (loads.get(key) ?? 0) + 1);
-            return `v:${key}`;
-          },
+  cluster = await startNodes(2, () => ({
+    namespaces: {
+      items: {
+        ttlMs: TTL_MS,
+        ttlJitter: 0,
+        hotTtlMs: 60_000,
+        load: async (key) => {
+          loads.set(key, (loads.get(key) ?? 0) + 1);
+          return `v:${key}`;
         },
       },
-    }),
-  );
-  await Promise.all(nodes.map((node, i) => node.listen(ports[i])));
+    },
+  }));
+  ids = cluster.ids;
 });
 afterAll(async () => {
-  await Promise.all(nodes.map((node) => node.close()));
+  await cluster?.close();
 });
 
 async function batchAt(base: string, keys: string[]) {

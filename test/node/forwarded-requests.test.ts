@@ -7,43 +7,34 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BurrowNode, createNode } from "../../node/index.js";
-import { HashRing } from "../../shared/ring.js";
-import { freePorts } from "../helpers/cluster.js";
+import { type InProcessNodes, startNodes } from "../helpers/in-process.js";
 
+let cluster: InProcessNodes;
 let nodes: BurrowNode[];
 let ids: string[];
 let loads = 0;
 
 beforeAll(async () => {
-  const ports = await freePorts(2);
-  ids = ports.map((p) => `http://127.0.0.1:${p}`);
-  nodes = ids.map((self) =>
-    createNode({
-      self,
-      peers: ids,
-      headersTimeoutMs: 500,
-      namespaces: {
-        users: {
-          hotTtlMs: 5000,
-          load: async (key) => {
-            loads++;
-            return `v:${key}`;
-          },
+  cluster = await startNodes(2, () => ({
+    headersTimeoutMs: 500,
+    namespaces: {
+      users: {
+        hotTtlMs: 5000,
+        load: async (key) => {
+          loads++;
+          return `v:${key}`;
         },
       },
-    }),
-  );
-  await Promise.all(nodes.map((node, i) => node.listen(ports[i])));
+    },
+  }));
+  ({ nodes, ids } = cluster);
 });
 afterAll(async () => {
-  await Promise.all(nodes.map((node) => node.close()));
+  await cluster?.close();
 });
 
 /** A key that the second node owns, asked at the first. */
-function notOwnedByFirst(prefix: string): string {
-  const ring = new HashRing(ids);
-  for (let i = 0; ; i++) if (ring.ownerOf(`${prefix}${i}`) === ids[1]) return `${prefix}${i}`;
-}
+const notOwnedByFirst = (prefix: string) => cluster.keyOwnedBy(ids[1] as string, prefix);
 
 describe("a forwarded request for a key owned elsewhere", () => {
   it("is loaded here and kept as a hot copy that expires within hotTtlMs", async () => {

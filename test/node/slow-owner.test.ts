@@ -1,43 +1,31 @@
 /** A forward that times out because the owner is busy loading makes the owner suspect, not down. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BurrowNode, createNode } from "../../node/index.js";
-import { HashRing } from "../../shared/ring.js";
-import { freePorts } from "../helpers/cluster.js";
+import { type InProcessNodes, startNodes } from "../helpers/in-process.js";
 
-let nodes: BurrowNode[];
-let ids: string[];
+let cluster: InProcessNodes;
 
 beforeAll(async () => {
-  const ports = await freePorts(2);
-  ids = ports.map((p) => `http://127.0.0.1:${p}`);
-  nodes = ids.map((self) =>
-    createNode({
-      self,
-      peers: ids,
-      forwardTimeoutMs: 200,
-      peerProbeIntervalMs: 60_000,
-      namespaces: {
-        users: {
-          load: async (key) => {
-            await new Promise((resolve) => setTimeout(resolve, 800));
-            return `v:${key}`;
-          },
+  cluster = await startNodes(2, () => ({
+    forwardTimeoutMs: 200,
+    peerProbeIntervalMs: 60_000,
+    namespaces: {
+      users: {
+        load: async (key) => {
+          await new Promise((resolve) => setTimeout(resolve, 800));
+          return `v:${key}`;
         },
       },
-    }),
-  );
-  await Promise.all(nodes.map((node, i) => node.listen(ports[i])));
+    },
+  }));
 });
 afterAll(async () => {
-  await Promise.all(nodes.map((node) => node.close()));
+  await cluster?.close();
 });
 
 describe("an owner slower than forwardTimeoutMs", () => {
   it("stays up: its health probe answers, and every key is still forwarded to it first", async () => {
-    const ring = new HashRing(ids);
-    const keys = Array.from({ length: 100 }, (_, i) => `slow-${i}`)
-      .filter((k) => ring.ownerOf(k) === ids[1])
-      .slice(0, 3);
+    const { nodes, ids } = cluster;
+    const keys = [0, 1, 2].map((n) => cluster.keyOwnedBy(ids[1] as string, `slow-${n}-`));
     for (const key of keys) {
       const res = await fetch(`${ids[0]}/_burrow/users/${key}`);
       expect(res.status).toBe(200);
