@@ -8,16 +8,17 @@ import type { Dispatcher } from "undici";
 /** The optional in-process copy of values in front of the network. */
 export interface NearCacheOptions {
   /**
-   * Budget of the near cache, in bytes: UTF-8-ish length of `namespace/key`
-   * plus the value's bytes. Least recently used values go first; a value
-   * larger than the whole budget is not kept.
+   * Budget of the near cache, in bytes: the length of `namespace/key` in
+   * characters plus the value's bytes. Least recently used values go first;
+   * a value larger than the whole budget is not kept. Required (no default)
+   * when `nearCache` is given.
    */
   maxBytes: number;
   /**
    * How long a value is served from the near cache, in ms, without asking
    * the node. This bounds how stale a value can be when another process (or
    * the node's own TTL) changes it; this client's own `set` and `delete`
-   * purge it at once.
+   * purge it at once. Required (no default) when `nearCache` is given.
    */
   ttlMs: number;
 }
