@@ -23,8 +23,9 @@ Runs one cache node.
                         are percent-encoded into the URL; 200 is the value, 404 no
                         such key, anything else a load failure. Repeatable.
   --config FILE         module exporting { namespaces, ...node options }; flags override it
-  --max-bytes N         byte budget of every namespace (e.g. 67108864 or 64m)
-  --ttl-ms N            TTL of loaded entries in ms (0: until evicted)
+  --max-bytes N         byte budget of every namespace (e.g. 67108864 or 64m;
+                        default 64m)
+  --ttl-ms N            TTL of loaded entries in ms (default 0: until evicted)
   --negative-ttl-ms N   how long "no such key" is remembered, in ms (default 2000)
   --load-timeout-ms N   deadline of one load, in ms (default 5000)
   --drain-delay-ms N    on SIGINT/SIGTERM, keep answering (health: draining) this
