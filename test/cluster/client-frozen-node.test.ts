@@ -63,7 +63,7 @@ describe("a node frozen with SIGSTOP", () => {
         const results = await Promise.all(keys.map((key) => timed(() => client.getString("users", key))));
         expect(results.map((r) => r.value)).toEqual(keys.map((key) => `value:users:${key}`));
         for (const { ms } of results) expect(ms).toBeLessThan(DEADLINE_MS);
-        // Two timeouts eject it before the next probe could.
+        // A timed-out request makes the client probe it at once; two probe timeouts eject it.
         expect(downs).toEqual([frozen.id]);
       } finally {
         frozen.resume();
