@@ -43,14 +43,10 @@ export interface ClientStats {
 }
 
 /** The counters `BurrowClient` keeps itself (the rest live with the parts that count them). */
-export interface CallCounters {
-  gets: number;
-  nearHits: number;
-  notFound: number;
-  errors: number;
-  sets: number;
-  deletes: number;
-}
+export type CallCounters = Pick<
+  ClientStats,
+  "gets" | "nearHits" | "notFound" | "errors" | "sets" | "deletes"
+>;
 
 export function newCallCounters(): CallCounters {
   return { gets: 0, nearHits: 0, notFound: 0, errors: 0, sets: 0, deletes: 0 };
