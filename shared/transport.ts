@@ -1,7 +1,8 @@
 /**
- * The one small interface through which clients and nodes talk to nodes.
- * Production uses one undici Pool per node with keep-alive; unit tests pass
- * an undici MockAgent as the dispatcher.
+ * HTTP to nodes, for health probes (`GET /_burrow/_health`): one undici
+ * Pool per node with keep-alive, or a dispatcher given by the caller (an
+ * undici Agent). Reads and writes go over the Redis protocol instead
+ * (shared/node-link.ts). Also: which errors mean "could not be reached".
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { type Dispatcher, Pool } from "undici";
@@ -146,6 +147,12 @@ const CONNECT_ERROR_CODES = new Set([
   "UND_ERR_SOCKET",
   "UND_ERR_CLOSED",
   "UND_ERR_DESTROYED",
+  // shared/resp-pool.ts
+  "RESP_CONNECTION_FAILED",
+  "RESP_CONNECTION_CLOSED",
+  "RESP_CONNECT_TIMEOUT",
+  "RESP_PROTOCOL_ERROR",
+  "RESP_CLOSED",
 ]);
 
 /** True when `err` means the node could not be reached or dropped the connection. */
