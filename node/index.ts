@@ -1,18 +1,23 @@
 /**
- * `createNode()`: wires the parts of a cache node (namespaces, membership,
- * peer client, prober, router, HTTP server) and owns their lifecycle. It
- * does none of their work itself.
+ * `BurrowNode` (and `createNode()`): wires the parts of a cache node
+ * (namespaces, membership, peers, prober, the HTTP router and the Redis
+ * protocol server behind one port) and owns their lifecycle. It does none
+ * of their work itself.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
 import type { HealthOptions } from "../shared/health.js";
+import { NodeLinks } from "../shared/node-link.js";
 import { HealthProber } from "../shared/prober.js";
 import { UndiciTransport } from "../shared/transport.js";
 import { assertNamespace } from "../shared/validate.js";
+import { createListener } from "./listener.js";
 import { Membership } from "./membership.js";
 import { Namespace, type NamespaceOptions, type NamespaceStats } from "./namespace.js";
 import { PeerClient } from "./peer-client.js";
+import type { Peers, Placement } from "./peers.js";
+import { type RespLimits, RespServer } from "./resp-server.js";
 import { createRouter } from "./router.js";
 
 export type { LoadContext, Loader, NamespaceOptions, NamespaceStats } from "./namespace.js";
@@ -43,9 +48,13 @@ export interface NodeOptions {
    */
   virtualNodes?: number;
   /**
-   * Deadline of a request forwarded to a key's owner, in ms. Past it the node
-   * loads the key itself. It covers the owner's load, hence the default.
-   * @default the largest namespace loadTimeoutMs (each 5000 unless set) + 1000
+   * Deadline of one request to a peer (a forwarded read, write or purge
+   * round), in ms: a peer that gives no answer by then is unreachable for it
+   * (the node serves the key itself) and is probed at once. A peer that is
+   * only slow to load answers in time: it reports the keys it is still
+   * loading every quarter second or so (at most half this deadline) and the
+   * node asks again, joining that load, until the owner's load timeout.
+   * @default 1000
    */
   forwardTimeoutMs?: number;
   /**
@@ -109,193 +118,278 @@ export interface NodeOptions {
   drainTimeoutMs?: number;
   /** Receives errors that are the node's own fault (answered as 500). Default: console.error. */
   onError?: (err: unknown) => void;
+  /** Limits of Redis-protocol connections (see RespLimits for each and its default). */
+  resp?: RespLimits;
 }
 
-export interface BurrowNode {
-  /** This node's id (known after `listen()` when `self` was not given). */
-  readonly id: string;
-  /** The port listened on, once listening. */
-  readonly port: number | undefined;
-  /** Starts serving; resolves with the port (useful with port 0). */
-  listen(port?: number, host?: string): Promise<{ port: number; id: string }>;
-  /** Drains: health says draining, in-flight requests finish, then sockets close. */
-  close(): Promise<void>;
-  /** The member list, sorted. */
-  members(): readonly string[];
-  /** Replaces the member list (as `PUT /_burrow/_peers` does). */
-  setPeers(members: readonly string[]): void;
-  /** Per-namespace counters, as `_stats` reports them. */
-  stats(): Record<string, NamespaceStats>;
-  /** The underlying HTTP server. */
-  readonly server: Server;
-}
+/**
+ * A cache node: namespaces, membership, peers and the servers of its one
+ * port (HTTP and the Redis protocol, told apart per connection). Options are
+ * checked when it is made; `listen()` starts it; `close()` drains it.
+ */
+export class BurrowNode {
+  private readonly options: NodeOptions;
+  private readonly namespaceMap = new Map<string, Namespace>();
+  /** HTTP, for health probes of peers. */
+  private readonly transport = new UndiciTransport({ connections: 4 });
+  private readonly forwardTimeoutMs: number;
+  private readonly forwardWaitMs: number;
+  private readonly authorization: string | undefined;
+  private readonly startedAt = Date.now();
+  private readonly configuredSelf: string | undefined;
+  private readonly http: HttpServer;
+  private readonly resp: RespServer;
+  /** The server of the node's port (both protocols). */
+  readonly server: NetServer;
+  private draining = false;
+  private membership: Membership | undefined;
+  private peerClient: PeerClient | undefined;
+  private links: NodeLinks | undefined;
+  private prober: HealthProber | undefined;
+  private listeningPort: number | undefined;
+  private closing: Promise<void> | undefined;
 
-export function createNode(options: NodeOptions): BurrowNode {
-  const namespaces = new Map<string, Namespace>();
-  for (const [name, config] of Object.entries(options.namespaces ?? {})) {
-    assertNamespace(name);
-    namespaces.set(name, new Namespace(name, config));
+  constructor(options: NodeOptions) {
+    this.options = options;
+    this.configuredSelf = options.self === undefined ? undefined : normalizeAddress(options.self);
+    const loadTimeouts = Object.values(options.namespaces ?? {}).map((ns) => ns.loadTimeoutMs ?? 5000);
+    this.forwardTimeoutMs = options.forwardTimeoutMs ?? 1000;
+    if (!(this.forwardTimeoutMs > 0))
+      throw new RangeError("forwardTimeoutMs must be a positive number of ms");
+    // A forward keeps asking an owner that answers "still loading" until the owner's load timeout has surely passed.
+    this.forwardWaitMs = Math.max(5000, ...loadTimeouts) + this.forwardTimeoutMs;
+    this.authorization = options.authToken ? `Bearer ${options.authToken}` : undefined;
+    const onError = options.onError ?? ((err: unknown) => console.error("burrow node error:", err));
+
+    // Namespaces reach the cluster through these, which follow the member list as it changes.
+    const placement: Placement = {
+      get self() {
+        return node.membership?.self ?? "";
+      },
+      ownerOf: (key) => this.membership?.ownerOf(key) ?? placement.self,
+      others: () => this.membership?.peers() ?? [],
+    };
+    const node = this;
+    const peers: Peers = {
+      getMany: (owner, ns, keys) => this.peers().getMany(owner, ns, keys),
+      write: (owner, ns, key, value, ttlMs) => this.peers().write(owner, ns, key, value, ttlMs),
+      purge: (targets, ns, key) => this.peers().purge(targets, ns, key),
+    };
+    for (const [name, config] of Object.entries(options.namespaces ?? {})) {
+      assertNamespace(name);
+      this.namespaceMap.set(name, new Namespace(name, config, { placement, peers }));
+    }
+    if (this.configuredSelf) this.join(this.configuredSelf);
+
+    const router = createRouter({
+      get membership() {
+        return node.membership as Membership;
+      },
+      namespaces: this.namespaceMap,
+      isDraining: () => this.draining,
+      startedAt: this.startedAt,
+      maxValueBytes: options.maxValueBytes ?? 16 * 1024 * 1024,
+      maxBatchKeys: options.maxBatchKeys ?? 1000,
+      authToken: options.authToken,
+      onInternalError: onError,
+      setPeers: (members) => this.setPeers(members),
+    });
+    this.http = createHttpServer(
+      {
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+        headersTimeout: options.headersTimeoutMs ?? 10_000,
+        requestTimeout: options.requestTimeoutMs ?? 30_000,
+        maxHeaderSize: 16 * 1024,
+        // How often headersTimeout and requestTimeout are checked; Node's default
+        // of 30 s would let a half-sent request hold a socket for up to 40 s.
+        connectionsCheckingInterval: 1000,
+      },
+      (req, res) => {
+        // While draining, finish this request and close its connection.
+        if (this.draining) res.setHeader("connection", "close");
+        router(req, res);
+      },
+    );
+    // The port is the listener's; this server only parses the HTTP connections it is handed.
+    // 'listening' starts its connection tracking (headers and request timeouts, idle closes).
+    this.http.emit("listening");
+    this.http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status =
+        err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const body = JSON.stringify({
+        error: "bad_request",
+        message: `malformed HTTP request (${err.code ?? "unknown"})`,
+      });
+      socket.end(
+        `HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
+    this.resp = new RespServer({
+      namespaces: this.namespaceMap,
+      get membership() {
+        return node.membership as Membership;
+      },
+      isDraining: () => this.draining,
+      startedAt: this.startedAt,
+      maxValueBytes: options.maxValueBytes ?? 16 * 1024 * 1024,
+      maxBatchKeys: options.maxBatchKeys ?? 1000,
+      authToken: options.authToken,
+      onInternalError: onError,
+      stats: () => this.stats(),
+      ...options.resp,
+    });
+    this.server = createListener({
+      http: (socket) => this.http.emit("connection", socket),
+      resp: (socket) => this.resp.handle(socket),
+      firstLineTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    });
   }
-  const loadTimeouts = Object.values(options.namespaces ?? {}).map((ns) => ns.loadTimeoutMs ?? 5000);
-  const forwardTimeoutMs =
-    options.forwardTimeoutMs ?? (loadTimeouts.length > 0 ? Math.max(...loadTimeouts) : 5000) + 1000;
-  const onError = options.onError ?? ((err: unknown) => console.error("burrow node error:", err));
-  const transport = new UndiciTransport({ connections: 32 });
-  const authorization = options.authToken ? `Bearer ${options.authToken}` : undefined;
-  const startedAt = Date.now();
-  let draining = false;
-  let membership: Membership | undefined;
-  let peerClient: PeerClient | undefined;
-  let prober: HealthProber | undefined;
-  let listeningPort: number | undefined;
-  let closing: Promise<void> | undefined;
 
-  const configuredSelf = options.self === undefined ? undefined : normalizeAddress(options.self);
+  /** This node's id (known after `listen()` when `self` was not given). */
+  get id(): string {
+    return this.membership?.self ?? this.configuredSelf ?? "";
+  }
+
+  /** The port listened on, once listening. */
+  get port(): number | undefined {
+    return this.listeningPort;
+  }
+
+  /** Starts serving HTTP and the Redis protocol on one port; resolves with the port (useful with port 0). */
+  listen(port = 0, host = "127.0.0.1"): Promise<{ port: number; id: string }> {
+    const { server } = this;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        server.off("listening", onListening);
+        reject(err.code === "EADDRINUSE" ? new Error(`port ${port} on ${host} is already in use`) : err);
+      };
+      const onListening = () => {
+        server.off("error", onError);
+        this.listeningPort = (server.address() as AddressInfo).port;
+        try {
+          if (!this.membership)
+            this.join(
+              normalizeAddress(
+                `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${this.listeningPort}`,
+              ),
+            );
+        } catch (err) {
+          server.close();
+          return reject(err);
+        }
+        this.prober?.start();
+        resolve({ port: this.listeningPort, id: (this.membership as Membership).self });
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      server.listen(port, host);
+    });
+  }
+
+  /** Drains: health says draining, in-flight requests finish, then sockets close. Every call returns the same drain. */
+  close(): Promise<void> {
+    this.closing ??= this.drain();
+    return this.closing;
+  }
+
+  /** The member list, sorted. */
+  members(): readonly string[] {
+    return this.membership?.members ?? [];
+  }
+
+  /** Replaces the member list (as `PUT /_burrow/_peers` does) and closes the pools of peers that left it. */
+  setPeers(members: readonly string[]): void {
+    const { membership } = this;
+    if (!membership) throw new Error("the node is not listening yet and has no self id");
+    const before = membership.peers();
+    membership.replace(members);
+    for (const peer of before) {
+      if (membership.members.includes(peer)) continue;
+      void this.transport.forget(peer);
+      void this.links?.forget(peer);
+    }
+  }
+
+  /** Per-namespace counters, as `_stats` reports them (a copy). */
+  stats(): Record<string, NamespaceStats> {
+    const result: Record<string, NamespaceStats> = {};
+    for (const [name, ns] of this.namespaceMap) result[name] = ns.stats();
+    return result;
+  }
+
+  private peers(): PeerClient {
+    if (!this.peerClient) throw new Error("the node is not listening yet and has no peers");
+    return this.peerClient;
+  }
 
   /** Membership needs `self`, which may only be known once the port is. */
-  const join = (self: string) => {
+  private join(self: string): void {
+    const { options, transport } = this;
     const peers = options.peers && options.peers.length > 0 ? normalizeAddresses(options.peers) : [self];
     if (!peers.includes(self)) {
       throw new Error(`this node (${self}) is not in its peer list: ${peers.join(", ")}`);
     }
-    membership = new Membership(self, peers, { virtualNodes: options.virtualNodes, health: options.health });
-    const peerProber = new HealthProber({
+    const membership = new Membership(self, peers, {
+      virtualNodes: options.virtualNodes,
+      health: options.health,
+    });
+    const prober = new HealthProber({
       transport,
       tracker: membership.health,
       intervalMs: options.peerProbeIntervalMs ?? 1000,
       timeoutMs: options.peerProbeTimeoutMs ?? 1000,
-      headers: authorization ? { authorization } : undefined,
+      headers: this.authorization ? { authorization: this.authorization } : undefined,
     });
-    prober = peerProber;
-    peerClient = new PeerClient({
-      transport,
+    const links = new NodeLinks({
+      health: membership.health,
+      suspect: (peer) => prober.suspect(peer),
+      connections: 4,
+      authToken: options.authToken,
+    });
+    this.membership = membership;
+    this.prober = prober;
+    this.links = links;
+    this.peerClient = new PeerClient({
+      links,
       membership,
-      forwardTimeoutMs,
+      forwardTimeoutMs: this.forwardTimeoutMs,
+      forwardPollMs: Math.max(1, Math.min(250, Math.floor(this.forwardTimeoutMs / 2))),
+      forwardWaitMs: this.forwardWaitMs,
       purgeTimeoutMs: options.purgeTimeoutMs ?? 300,
-      authorization,
-      suspect: (peer) => peerProber.suspect(peer),
+      isAlive: async (peer) => (await prober.probe(peer))?.status === "ok",
     });
-  };
-  if (configuredSelf) join(configuredSelf);
-
-  const router = createRouter({
-    get membership() {
-      return membership as Membership;
-    },
-    get peers() {
-      return peerClient as PeerClient;
-    },
-    namespaces,
-    isDraining: () => draining,
-    startedAt,
-    maxValueBytes: options.maxValueBytes ?? 16 * 1024 * 1024,
-    maxBatchKeys: options.maxBatchKeys ?? 1000,
-    authToken: options.authToken,
-    onInternalError: onError,
-    setPeers: (members) => setPeers(members),
-  });
-
-  const server = createServer(
-    {
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
-      headersTimeout: options.headersTimeoutMs ?? 10_000,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
-      maxHeaderSize: 16 * 1024,
-      // How often headersTimeout and requestTimeout are checked; Node's default
-      // of 30 s would let a half-sent request hold a socket for up to 40 s.
-      connectionsCheckingInterval: 1000,
-    },
-    (req, res) => {
-      // While draining, finish this request and close its connection.
-      if (draining) res.setHeader("connection", "close");
-      router(req, res);
-    },
-  );
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
-    const status =
-      err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    const body = JSON.stringify({
-      error: "bad_request",
-      message: `malformed HTTP request (${err.code ?? "unknown"})`,
-    });
-    socket.end(
-      `HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
+  }
 
   /** Health turns to draining, in-flight requests finish, then sockets, loads and peer pools close. */
-  const drain = async (): Promise<void> => {
-    draining = true;
-    await prober?.stop();
+  private async drain(): Promise<void> {
+    const { options, server, http } = this;
+    this.draining = true;
+    await this.prober?.stop();
     if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    const closed = new Promise<void>((resolve) =>
+      server.listening ? server.close(() => resolve()) : resolve(),
+    );
+    const drained = this.resp.drain();
+    http.closeIdleConnections();
     // Connections that finish their last request become idle: close them as they do.
-    const sweep = setInterval(() => server.closeIdleConnections(), 50);
-    const timer = setTimeout(() => server.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
+    const sweep = setInterval(() => http.closeIdleConnections(), 50);
+    const timer = setTimeout(() => {
+      http.closeAllConnections();
+      this.resp.closeAll();
+    }, options.drainTimeoutMs ?? 10_000);
     timer.unref();
-    await closed;
+    await Promise.all([closed, drained]);
     clearInterval(sweep);
     clearTimeout(timer);
-    for (const ns of namespaces.values()) ns.close();
-    await transport.close();
-  };
+    // Stops its connection-tracking timer; it never listened itself.
+    http.close(() => {});
+    for (const ns of this.namespaceMap.values()) ns.close();
+    await Promise.all([this.transport.close(), this.links?.close()]);
+  }
+}
 
-  /** Replaces the member list and closes the pools of peers that left it. */
-  const setPeers = (members: readonly string[]): void => {
-    if (!membership) throw new Error("the node is not listening yet and has no self id");
-    const before = membership.peers();
-    membership.replace(members);
-    for (const peer of before) if (!membership.members.includes(peer)) void transport.forget(peer);
-  };
-
-  return {
-    get id() {
-      return membership?.self ?? configuredSelf ?? "";
-    },
-    get port() {
-      return listeningPort;
-    },
-    server,
-    listen(port = 0, host = "127.0.0.1") {
-      return new Promise((resolve, reject) => {
-        const onError = (err: NodeJS.ErrnoException) => {
-          server.off("listening", onListening);
-          reject(err.code === "EADDRINUSE" ? new Error(`port ${port} on ${host} is already in use`) : err);
-        };
-        const onListening = () => {
-          server.off("error", onError);
-          listeningPort = (server.address() as AddressInfo).port;
-          try {
-            if (!membership)
-              join(
-                normalizeAddress(
-                  `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${listeningPort}`,
-                ),
-              );
-          } catch (err) {
-            server.close();
-            return reject(err);
-          }
-          prober?.start();
-          resolve({ port: listeningPort, id: (membership as Membership).self });
-        };
-        server.once("error", onError);
-        server.once("listening", onListening);
-        server.listen(port, host);
-      });
-    },
-    close() {
-      closing ??= drain();
-      return closing;
-    },
-    members: () => membership?.members ?? [],
-    setPeers,
-    stats() {
-      const result: Record<string, NamespaceStats> = {};
-      for (const [name, ns] of namespaces) result[name] = ns.stats();
-      return result;
-    },
-  };
+/** A node with these options; start it with `listen()`. */
+export function createNode(options: NodeOptions): BurrowNode {
+  return new BurrowNode(options);
 }

@@ -1,11 +1,15 @@
 /**
- * A namespace: a named keyspace with its own loader, byte budget and TTLs.
- * It owns the main store, the hot cache of copies fetched from other owners,
- * and the one-load-per-key machinery (singleflight, a cap on concurrent
- * loader calls, a load timeout, negative caching). It knows nothing of HTTP.
+ * A namespace: a named keyspace with its own loader, byte budget and TTLs,
+ * and the one owner of its reads and writes on this node (groupcache's
+ * Group). It holds the main store, the hot cache of copies fetched from
+ * other owners, one flight table for loads and one for forwards, a cap on
+ * concurrent loader calls, a load timeout and negative caching. It reaches
+ * other nodes only through the `Peers` interface and knows no wire format.
  */
+import { setMaxListeners } from "node:events";
 import pLimit, { type LimitFunction } from "p-limit";
-import { BurrowError, LoadFailedError, LoadTimeoutError } from "../shared/errors.js";
+import { BurrowError, LoadFailedError, LoadTimeoutError, PayloadTooLargeError } from "../shared/errors.js";
+import { alone, type Lookup, OwnerUnreachableError, type Peers, type Placement } from "./peers.js";
 import { SingleFlight } from "./singleflight.js";
 import { ABSENT, createLruStore, type Store, type Stored } from "./store.js";
 
@@ -107,26 +111,32 @@ export interface NamespaceStats {
   hotBytes: number;
 }
 
+export type { Lookup } from "./peers.js";
+
 type Counter = Exclude<keyof NamespaceStats, "items" | "bytes" | "maxBytes" | "hotItems" | "hotBytes">;
 
-/** What a lookup found: a value with the TTL it has left (ms, Infinity for none), or no such key. */
-export type Lookup = { value: Uint8Array; ttlMs: number } | { value: undefined; ttlMs: number };
-
-/** The answer of a key's owner to a forwarded GET. */
-export type OwnerAnswer = Lookup;
-
-/** Thrown by a forward when the owner could not be reached, so the node loads the key itself. */
-export class OwnerUnreachableError extends Error {
-  override name = "OwnerUnreachableError";
-  /** False when no request was sent because the owner was already known to be down. */
-  readonly attempted: boolean;
-
-  constructor(message: string, options: { attempted?: boolean; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.attempted = options.attempted ?? true;
-  }
+/** How a read or write reached this node. */
+export interface RouteOptions {
+  /**
+   * Serve the key here whoever owns it: the request is a peer's forward, or
+   * a client's failover detour (x-burrow-forwarded, or route `here`). A key
+   * served here that another node owns is kept as a hot copy.
+   */
+  here?: boolean;
 }
 
+export interface WriteOptions extends RouteOptions {
+  /** The entry's TTL in ms, exactly (no jitter); 0 = no expiry; undefined = the namespace's. */
+  ttlMs?: number;
+}
+
+/**
+ * One namespace on one node, and the owner of every read and write of it:
+ * look in the store, pick the key's owner, ask it (one flight per key,
+ * batch keys included) or load here (one loader call per key), keep the
+ * result, count. Front ends (HTTP, the Redis protocol) parse, make one call
+ * and write the answer.
+ */
 export class Namespace {
   readonly name: string;
   readonly ttlMs: number;
@@ -137,14 +147,16 @@ export class Namespace {
   private readonly hotTtlMs: number;
   private readonly store: Store;
   private readonly hot: Store;
+  private readonly placement: Placement;
+  private readonly peers: Peers;
   /**
    * Loads in flight, by key. Kept apart from forwards so that a request
-   * served here (one that carries x-burrow-forwarded) never waits on this
-   * node's own forward of the same key: with member lists that disagree,
-   * two nodes forwarding to each other would otherwise wait on each other.
+   * served here never waits on this node's own forward of the same key:
+   * with member lists that disagree, two nodes forwarding to each other
+   * would otherwise wait on each other.
    */
   private readonly loads = new SingleFlight<Lookup>();
-  /** Forwards to owners in flight, by key. */
+  /** Forwards to owners in flight, by key (single gets and batch keys alike). */
   private readonly forwards = new SingleFlight<Lookup>();
   private readonly limit: LimitFunction;
   private readonly counters: Record<Counter, number> = {
@@ -161,17 +173,25 @@ export class Namespace {
     hotHits: 0,
     evictions: 0,
   };
-  /** Aborts every loader call when the node closes. */
-  private readonly closing = new AbortController();
-  /** One set per batch forward in flight: keys forgotten meanwhile, whose answers are stale and must not be kept. */
-  private readonly forgottenDuringBatches = new Set<Set<string>>();
+  /** Aborts every loader call when the node closes (each load listens: no listener cap). */
+  private readonly closing = newClosingController();
 
-  constructor(name: string, options: NamespaceOptions) {
+  /**
+   * @param cluster who owns what and how to reach them; without it the
+   *   namespace is a cluster of one and owns every key.
+   */
+  constructor(
+    name: string,
+    options: NamespaceOptions,
+    cluster: { placement: Placement; peers: Peers } = alone(),
+  ) {
     if (typeof options.load !== "function") throw new TypeError(`namespace ${name}: load must be a function`);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     positive(name, "maxBytes", maxBytes);
     this.name = name;
     this.load = options.load;
+    this.placement = cluster.placement;
+    this.peers = cluster.peers;
     this.ttlMs = nonNegative(name, "ttlMs", options.ttlMs ?? 0);
     this.ttlJitter = options.ttlJitter ?? 0.1;
     if (!(this.ttlJitter >= 0 && this.ttlJitter < 1)) {
@@ -186,16 +206,117 @@ export class Namespace {
     this.hot = createLruStore({ maxBytes: positive(name, "hotBytes", hotBytes) });
   }
 
-  /** Counts one GET of this namespace; done by the router so batch and single gets count alike. */
-  countGet(): void {
-    this.counters.gets++;
+  /** The id of the node that owns `key`, as this node sees it. */
+  ownerOf(key: string): string {
+    return this.placement.ownerOf(key);
   }
 
   /**
-   * The owner's read path: the main store, else one load per key. Throws
-   * LoadFailedError or LoadTimeoutError; failures are never cached.
+   * The value of one key. Throws the key's BurrowError (load_failed,
+   * load_timeout, or the owner's error answer); failures are never cached.
    */
-  get(key: string): Promise<Lookup> {
+  read(key: string, options: RouteOptions = {}): Promise<Lookup> {
+    this.counters.gets++;
+    const owner = this.placement.ownerOf(key);
+    if (owner === this.placement.self) return this.readOwn(key);
+    if (options.here) return this.readHere(key);
+    const hot = this.fromHot(key);
+    if (hot !== undefined) return Promise.resolve(hot);
+    const joined = this.joinForward(key);
+    if (joined !== undefined) return joined;
+    return this.forward(owner, [key])[0] as Promise<Lookup>;
+  }
+
+  /**
+   * Many keys at once: one settled answer per key, in order (a lookup, or
+   * that key's error), each as soon as it is known, so a front end may
+   * answer the fast keys before the slow. Keys owned elsewhere go to each
+   * owner as one request; keys already loading or forwarded join that flight.
+   */
+  readMany(keys: readonly string[], options: RouteOptions = {}): Promise<Lookup | BurrowError>[] {
+    const answers: Promise<Lookup | BurrowError>[] = new Array(keys.length);
+    const byOwner = new Map<string, number[]>();
+    const { self } = this.placement;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      this.counters.gets++;
+      const owner = this.placement.ownerOf(key);
+      let answer: Promise<Lookup> | undefined;
+      if (owner === self) answer = this.readOwn(key);
+      else if (options.here) answer = this.readHere(key);
+      else {
+        const hot = this.fromHot(key);
+        answer = hot === undefined ? this.joinForward(key) : Promise.resolve(hot);
+        if (answer === undefined) {
+          const indices = byOwner.get(owner);
+          if (indices === undefined) byOwner.set(owner, [i]);
+          else indices.push(i);
+          continue;
+        }
+      }
+      answers[i] = answer.catch(asBurrowError);
+    }
+    for (const [owner, indices] of byOwner) {
+      // A key asked for twice in one batch is forwarded once.
+      const unique = [...new Set(indices.map((i) => keys[i] as string))];
+      const flights = this.forward(owner, unique);
+      const byKey = new Map(
+        unique.map((key, j) => [key, (flights[j] as Promise<Lookup>).catch(asBurrowError)]),
+      );
+      for (const i of indices) answers[i] = byKey.get(keys[i] as string) as Promise<Lookup | BurrowError>;
+    }
+    return answers;
+  }
+
+  /**
+   * Stores a value (or deletes the key, with `value` undefined) at its
+   * owner, which then purges every other copy. Resolves with the ids of the
+   * peers whose copy could not be purged (the owner first when it could not
+   * be reached: the write was then applied here, a value as a hot copy).
+   */
+  async write(key: string, value: Uint8Array | undefined, options: WriteOptions = {}): Promise<string[]> {
+    const { placement } = this;
+    const owner = placement.ownerOf(key);
+    let unreachableOwner: string | undefined;
+    if (owner !== placement.self && !options.here) {
+      // This node's copy goes first: the owner's purge of it could fail.
+      this.forget(key);
+      try {
+        // The owner applies it and purges the other copies.
+        return await this.peers.write(owner, this.name, key, value, options.ttlMs);
+      } catch (err) {
+        if (!(err instanceof OwnerUnreachableError)) throw err;
+        unreachableOwner = owner;
+      }
+    }
+    // Applied here: at the owner, or as a hot copy (which lives at most
+    // hotTtlMs) when the owner is away or a write that was sent here to be
+    // applied reached a node that does not own the key.
+    if (value !== undefined && owner === placement.self) {
+      if (!this.set(key, value, options.ttlMs)) {
+        throw new PayloadTooLargeError(`the entry is larger than namespace ${this.name}'s byte budget`);
+      }
+    } else {
+      this.forget(key);
+      const ttlMs = options.ttlMs;
+      if (value !== undefined) this.keepHot(key, value, ttlMs && ttlMs > 0 ? ttlMs : undefined);
+    }
+    const others = placement.others().filter((peer) => peer !== unreachableOwner);
+    const failed = others.length === 0 ? [] : await this.peers.purge(others, this.name, key);
+    if (unreachableOwner !== undefined) failed.unshift(unreachableOwner);
+    return failed;
+  }
+
+  /** Drops every local copy of `key` (main store, hot cache, negative entry) and detaches loads in flight. */
+  forget(key: string): boolean {
+    this.loads.forget(key);
+    this.forwards.forget(key);
+    const hadHot = this.hot.delete(key);
+    return this.store.delete(key) || hadHot;
+  }
+
+  /** A key this node owns: the main store, else one load per key. */
+  private readOwn(key: string): Promise<Lookup> {
     const stored = this.store.get(key);
     if (stored !== undefined) {
       this.counters.hits++;
@@ -205,132 +326,74 @@ export class Namespace {
     return this.loadOnce(key, this.store);
   }
 
-  /**
-   * The read path of a key owned elsewhere that must be served here: a
-   * request that carries x-burrow-forwarded (a peer's forward while member
-   * lists disagree, or a client's failover detour). Answers from the main
-   * store or the hot cache, else loads once and keeps the result as a hot
-   * copy, so it lives at most `hotTtlMs`.
-   */
-  getHere(key: string): Promise<Lookup> {
+  /** A key owned elsewhere, served here: the main store or the hot cache, else one load kept as a hot copy. */
+  private readHere(key: string): Promise<Lookup> {
     const stored = this.store.get(key);
     if (stored !== undefined) {
       this.counters.hits++;
       return Promise.resolve(this.lookup(key, stored, this.store));
     }
-    const hot = this.hot.get(key);
-    if (hot !== undefined) {
-      this.counters.hotHits++;
-      return Promise.resolve(this.lookup(key, hot, this.hot));
-    }
+    const hot = this.fromHot(key);
+    if (hot !== undefined) return Promise.resolve(hot);
     this.counters.misses++;
     return this.loadOnce(key, this.hot);
   }
 
-  /**
-   * The read path of a key owned by another node: the hot cache, else one
-   * call of `fromOwner` per key. When the owner cannot be reached (it throws
-   * OwnerUnreachableError) the key is loaded here and kept as a hot copy.
-   */
-  getFromOwner(key: string, fromOwner: () => Promise<OwnerAnswer>): Promise<Lookup> {
+  private fromHot(key: string): Lookup | undefined {
     const hot = this.hot.get(key);
-    if (hot !== undefined) {
-      this.counters.hotHits++;
-      return Promise.resolve(this.lookup(key, hot, this.hot));
-    }
-    const { promise, shared } = this.forwards.run(key, async (flight) => {
-      let result: Lookup;
-      try {
-        result = await fromOwner();
-        this.counters.forwards++;
-      } catch (err) {
-        if (!(err instanceof OwnerUnreachableError)) {
-          this.counters.forwards++;
-          throw err;
-        }
-        this.countUnreachable(err, 1);
-        // The load keeps its result as a hot copy itself.
-        return this.loadOnce(key, this.hot);
-      }
-      if (flight.current) this.keepHot(key, result.value, result.ttlMs);
-      return result;
-    });
-    if (shared) this.counters.loadsDeduplicated++;
-    return promise;
+    if (hot === undefined) return undefined;
+    this.counters.hotHits++;
+    return this.lookup(key, hot, this.hot);
+  }
+
+  /** The forward of `key` in flight, if any, counted as a deduplicated read. */
+  private joinForward(key: string): Promise<Lookup> | undefined {
+    const flight = this.forwards.current(key);
+    if (flight !== undefined) this.counters.loadsDeduplicated++;
+    return flight;
   }
 
   /**
-   * The batch form of `getFromOwner`: hot copies answer first, the rest go
-   * to the owner in one call. Per-key errors come back in place of a Lookup.
-   * When the owner cannot be reached each key is loaded here.
+   * Asks `owner` for `keys` (none of them in flight) in one request, one
+   * flight per key. When the owner cannot be reached each key is loaded
+   * here and kept as a hot copy.
    */
-  async getManyFromOwner(
-    keys: readonly string[],
-    fromOwner: (keys: string[]) => Promise<(OwnerAnswer | BurrowError)[]>,
-  ): Promise<(Lookup | BurrowError)[]> {
-    const results: (Lookup | BurrowError)[] = new Array(keys.length);
-    const missing: number[] = [];
-    keys.forEach((key, i) => {
-      const hot = this.hot.get(key);
-      if (hot === undefined) missing.push(i);
-      else {
-        this.counters.hotHits++;
-        results[i] = this.lookup(key, hot, this.hot);
-      }
-    });
-    if (missing.length === 0) return results;
-    const missingKeys = missing.map((i) => keys[i] as string);
-    let answers: (OwnerAnswer | BurrowError)[];
-    const forgotten = new Set<string>();
-    this.forgottenDuringBatches.add(forgotten);
-    try {
-      answers = await fromOwner(missingKeys);
-      this.counters.forwards += missing.length;
-    } catch (err) {
-      if (!(err instanceof OwnerUnreachableError)) {
-        this.counters.forwards += missing.length;
-        throw err;
-      }
-      this.countUnreachable(err, missing.length);
-      // Each key is loaded here, once per key, and kept as a hot copy.
-      answers = await Promise.all(
-        missingKeys.map((key) => this.loadOnce(key, this.hot).catch((e: unknown) => asBurrowError(e))),
-      );
-      missing.forEach((index, j) => {
-        results[index] = answers[j] as Lookup | BurrowError;
-      });
-      return results;
-    } finally {
-      this.forgottenDuringBatches.delete(forgotten);
-    }
-    missing.forEach((index, j) => {
-      const answer = answers[j] as OwnerAnswer | BurrowError;
-      const key = keys[index] as string;
-      results[index] = answer;
-      if (!(answer instanceof BurrowError) && !forgotten.has(key))
-        this.keepHot(key, answer.value, answer.ttlMs);
-    });
-    return results;
+  private forward(owner: string, keys: readonly string[]): Promise<Lookup>[] {
+    const answers = this.peers.getMany(owner, this.name, keys);
+    // Each key's flight handles the outcome; this only keeps an unreachable owner from being unhandled.
+    answers.catch(() => {});
+    return keys.map(
+      (key, j) =>
+        this.forwards.run(key, async (flight) => {
+          let answer: Lookup | BurrowError;
+          try {
+            answer = (await answers)[j] as Lookup | BurrowError;
+          } catch (err) {
+            if (!(err instanceof OwnerUnreachableError)) {
+              this.counters.forwards++;
+              throw err;
+            }
+            this.countUnreachable(err);
+            // The load keeps its result as a hot copy itself.
+            return this.loadOnce(key, this.hot);
+          }
+          this.counters.forwards++;
+          if (answer instanceof BurrowError) throw answer;
+          if (flight.current) this.keepHot(key, answer.value, answer.ttlMs);
+          return answer;
+        }).promise,
+    );
   }
 
-  /** Keeps a copy of a key owned elsewhere (a forwarded answer, or a PUT whose owner was unreachable). */
-  keepHot(key: string, value: Uint8Array | undefined, ttlMs = Number.POSITIVE_INFINITY): void {
+  /** Keeps a copy of a key owned elsewhere (a forwarded answer, or a write whose owner was unreachable). */
+  private keepHot(key: string, value: Uint8Array | undefined, ttlMs = Number.POSITIVE_INFINITY): void {
     this.keep(this.hot, key, { value, ttlMs }, Math.min(this.hotTtlMs, ttlMs));
   }
 
-  /** Stores a value sent by PUT; `ttlMs` overrides the namespace TTL exactly (no jitter). */
-  set(key: string, value: Uint8Array, ttlMs?: number): boolean {
+  /** Stores a written value; `ttlMs` overrides the namespace TTL exactly (no jitter). */
+  private set(key: string, value: Uint8Array, ttlMs?: number): boolean {
     this.forget(key);
     return this.store.set(key, value, ttlMs ?? this.ttlMs);
-  }
-
-  /** Drops every local copy of `key` (main store, hot cache, negative entry) and detaches loads in flight. */
-  forget(key: string): boolean {
-    this.loads.forget(key);
-    this.forwards.forget(key);
-    for (const forgotten of this.forgottenDuringBatches) forgotten.add(key);
-    const hadHot = this.hot.delete(key);
-    return this.store.delete(key) || hadHot;
   }
 
   stats(): NamespaceStats {
@@ -364,12 +427,12 @@ export class Namespace {
   }
 
   /** Counts a forward that could not reach the owner (or was not tried: the owner is known down). */
-  private countUnreachable(err: OwnerUnreachableError, keys: number): void {
+  private countUnreachable(err: OwnerUnreachableError): void {
     if (err.attempted) {
-      this.counters.forwards += keys;
-      this.counters.forwardErrors += keys;
+      this.counters.forwards++;
+      this.counters.forwardErrors++;
     }
-    this.counters.localLoads += keys;
+    this.counters.localLoads++;
   }
 
   private lookup(key: string, stored: Stored, store: Store): Lookup {
@@ -445,6 +508,12 @@ export class Namespace {
 }
 
 const encoder = new TextEncoder();
+
+function newClosingController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
 
 /** The bytes a loader's answer is stored as; undefined for "no such key". */
 export function toBytes(value: unknown): Uint8Array | undefined {

@@ -1,168 +1,131 @@
 /**
- * How a node talks to its peers: forwarding GET, batch, PUT and DELETE to a
- * key's owner, and purging copies everywhere after a write. Outcomes feed
- * the peer health tracker, so a peer that refuses connections is skipped
- * (and its keys loaded locally) until probes see it again.
+ * `Peers` over the shared node links: how a node asks a key's owner for
+ * values, relays writes to it, and purges copies everywhere after a write.
+ * Outcomes feed the peer health tracker (through the links), so a peer that
+ * refuses connections is skipped, and its keys loaded here, until probes see
+ * it again.
  */
-import { deadline } from "../shared/deadline.js";
-import { errorFromResponse } from "../shared/errors.js";
-import {
-  type BatchResult,
-  batchPath,
-  CONTENT_TYPE_BATCH,
-  decodeBatchResponse,
-  encodeBatchRequest,
-  HEADER_FORWARDED,
-  HEADER_TTL_MS,
-  keyPath,
-  purgePath,
-} from "../shared/protocol.js";
-import {
-  isConnectionError,
-  isTimeoutError,
-  type Transport,
-  type TransportResponse,
-} from "../shared/transport.js";
+import { BurrowError, LoadTimeoutError } from "../shared/errors.js";
+import { NoAnswerError, type NodeLinks, PENDING, type ReadOutcome } from "../shared/node-link.js";
 import type { Membership } from "./membership.js";
-import { type OwnerAnswer, OwnerUnreachableError } from "./namespace.js";
+import { type Lookup, OwnerUnreachableError, type Peers } from "./peers.js";
 
 export interface PeerClientOptions {
-  transport: Transport;
+  links: NodeLinks;
   membership: Membership;
-  /** Deadline of a forwarded GET, batch, PUT or DELETE, in ms. */
+  /** Deadline of one request to a peer, in ms: no answer by then and the peer is unreachable for that request. */
   forwardTimeoutMs: number;
+  /** A forwarded read is answered within about this long, keys still loading as pending and asked again, ms. */
+  forwardPollMs: number;
+  /** Longest a forwarded read keeps asking an owner that answers "still loading", ms. */
+  forwardWaitMs: number;
   /** Deadline of one purge, in ms. */
   purgeTimeoutMs: number;
-  /** Sent on every peer request when the cluster has an auth token. */
-  authorization?: string;
-  /** Called when a request to a peer timed out: probe it, and let the probe decide whether it is down. */
-  suspect: (peer: string) => void;
+  /** Probes a peer whose request timed out: true when it answered healthy (then it is asked again). */
+  isAlive(peer: string): Promise<boolean>;
 }
 
-export class PeerClient {
-  private readonly headers: Record<string, string>;
+export class PeerClient implements Peers {
+  constructor(private readonly options: PeerClientOptions) {}
 
-  constructor(private readonly options: PeerClientOptions) {
-    this.headers = { [HEADER_FORWARDED]: options.membership.self };
-    if (options.authorization) this.headers.authorization = options.authorization;
-  }
-
-  /** GET from the owner. Error answers (load_failed, ...) are thrown as BurrowErrors: they are answers. */
-  async get(owner: string, namespace: string, key: string): Promise<OwnerAnswer> {
-    const res = await this.send(owner, { method: "GET", path: keyPath(namespace, key) });
-    if (res.status === 200) return { value: res.body, ttlMs: ttlHeader(res) };
-    const error = errorFromResponse(res.status, res.body);
-    if (error.code === "not_found") return { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
-    throw error;
-  }
-
-  /** Many keys from their owner in one request. */
-  async batch(owner: string, namespace: string, keys: readonly string[]): Promise<BatchResult[]> {
-    const res = await this.send(owner, {
-      method: "POST",
-      path: batchPath(namespace),
-      body: encodeBatchRequest(keys),
-      headers: { "content-type": CONTENT_TYPE_BATCH },
-    });
-    if (res.status !== 200) throw errorFromResponse(res.status, res.body);
-    const results = decodeBatchResponse(res.body);
-    if (results.length !== keys.length)
-      throw new OwnerUnreachableError(`${owner} answered a batch of the wrong size`);
+  /**
+   * Many keys from their owner, served there. Keys the owner is still
+   * loading are asked for again (joining its load) until each is settled,
+   * so a slow load is waited for, not taken for a dead owner.
+   */
+  async getMany(
+    owner: string,
+    namespace: string,
+    keys: readonly string[],
+  ): Promise<(Lookup | BurrowError)[]> {
+    const { links, forwardTimeoutMs, forwardPollMs, forwardWaitMs } = this.options;
+    this.assertUp(owner);
+    const results: (Lookup | BurrowError)[] = new Array(keys.length);
+    let pending = keys.map((_, i) => i);
+    const giveUpAt = Date.now() + forwardWaitMs;
+    while (pending.length > 0) {
+      if (Date.now() >= giveUpAt) {
+        for (const i of pending)
+          results[i] = new LoadTimeoutError(
+            `${owner} was still loading ${namespace}/${keys[i]} after ${forwardWaitMs} ms`,
+          );
+        break;
+      }
+      let outcomes: ReadOutcome[];
+      try {
+        outcomes = await links.read(
+          owner,
+          namespace,
+          pending.map((i) => keys[i] as string),
+          { route: "here", pollMs: forwardPollMs, timeoutMs: forwardTimeoutMs },
+        );
+      } catch (err) {
+        // An owner that still answers its probe is busy, not gone: ask it again, joining its loads.
+        const timedOut = err instanceof NoAnswerError && err.failure === "timeout";
+        if (timedOut && Date.now() < giveUpAt && (await this.options.isAlive(owner))) continue;
+        throw this.unreachable(owner, err);
+      }
+      const stillPending: number[] = [];
+      outcomes.forEach((outcome, j) => {
+        const i = pending[j] as number;
+        if (outcome === PENDING) stillPending.push(i);
+        else results[i] = outcome;
+      });
+      pending = stillPending;
+    }
     return results;
   }
 
-  /** Relays a PUT or DELETE to the owner, who applies it and purges the other copies. */
+  /** Relays a write to the owner, who applies it and purges the other copies. */
   async write(
     owner: string,
-    method: "PUT" | "DELETE",
     namespace: string,
     key: string,
-    body?: Uint8Array,
-    ttlMs?: number,
-  ): Promise<TransportResponse> {
-    const headers: Record<string, string> = {};
-    if (ttlMs !== undefined) headers[HEADER_TTL_MS] = String(ttlMs);
-    if (body) headers["content-type"] = "application/octet-stream";
-    return this.send(owner, { method, path: keyPath(namespace, key), body, headers });
+    value: Uint8Array | undefined,
+    ttlMs: number | undefined,
+  ): Promise<string[]> {
+    const { links, forwardTimeoutMs, purgeTimeoutMs } = this.options;
+    this.assertUp(owner);
+    try {
+      // The owner's answer waits for its own purges.
+      return await links.write(owner, namespace, key, value, ttlMs, {
+        route: "here",
+        timeoutMs: forwardTimeoutMs + purgeTimeoutMs,
+      });
+    } catch (err) {
+      throw this.unreachable(owner, err);
+    }
   }
 
   /** Asks every listed peer to drop its copies of a key; resolves with the ids that could not be reached. */
   async purge(peers: readonly string[], namespace: string, key: string): Promise<string[]> {
-    const path = purgePath(namespace, key);
+    const { links, membership, purgeTimeoutMs } = this.options;
     const outcomes = await Promise.all(
       peers.map(async (peer) => {
         // A peer known down or draining cannot answer in time: report it at once
         // rather than hold the write for purgeTimeoutMs.
-        if (this.options.membership.state(peer) !== "up") return peer;
-        const limit = deadline(this.options.purgeTimeoutMs);
+        if (membership.state(peer) !== "up") return peer;
         try {
-          const res = await this.options.transport.request(peer, {
-            method: "DELETE",
-            path,
-            headers: this.headers,
-            signal: limit.signal,
-          });
-          return res.status === 204 ? undefined : peer;
-        } catch (err) {
-          this.recordFailure(peer, err, limit.expired);
+          await links.purge(peer, namespace, key, { timeoutMs: purgeTimeoutMs });
+          return undefined;
+        } catch {
           return peer;
-        } finally {
-          limit.clear();
         }
       }),
     );
     return outcomes.filter((peer): peer is string => peer !== undefined);
   }
 
-  /**
-   * One request to a peer. Throws OwnerUnreachableError when the peer is
-   * known down, cannot be reached, times out, or is draining.
-   */
-  private async send(
-    peer: string,
-    request: {
-      method: "GET" | "PUT" | "POST" | "DELETE";
-      path: string;
-      body?: Uint8Array;
-      headers?: Record<string, string>;
-    },
-  ): Promise<TransportResponse> {
-    const { membership, transport, forwardTimeoutMs } = this.options;
-    if (membership.state(peer) !== "up")
-      throw new OwnerUnreachableError(`${peer} is ${membership.state(peer)}`, { attempted: false });
-    let res: TransportResponse;
-    const limit = deadline(forwardTimeoutMs);
-    try {
-      res = await transport.request(peer, {
-        ...request,
-        headers: { ...this.headers, ...request.headers },
-        signal: limit.signal,
-      });
-    } catch (err) {
-      this.recordFailure(peer, err, limit.expired);
-      throw new OwnerUnreachableError(`${peer} could not be reached: ${(err as Error).message}`, {
-        cause: err,
-      });
-    } finally {
-      limit.clear();
-    }
-    if (res.status === 503) throw new OwnerUnreachableError(`${peer} is draining`);
-    membership.health.recordSuccess(peer);
-    return res;
+  private assertUp(peer: string): void {
+    const state = this.options.membership.state(peer);
+    if (state !== "up") throw new OwnerUnreachableError(`${peer} is ${state}`, { attempted: false });
   }
 
-  /**
-   * A refused connection takes the peer out at once. A timeout only makes it
-   * suspect: a busy owner may be slow to load, so a probe decides.
-   */
-  private recordFailure(peer: string, err: unknown, expired: boolean): void {
-    if (expired || isTimeoutError(err)) this.options.suspect(peer);
-    else if (isConnectionError(err)) this.options.membership.health.recordConnectionError(peer);
+  /** Error answers are answers; anything else means the owner could not be reached. */
+  private unreachable(owner: string, err: unknown): unknown {
+    if (err instanceof BurrowError) return err;
+    const message =
+      err instanceof NoAnswerError ? err.message : `${owner} could not be reached: ${String(err)}`;
+    return new OwnerUnreachableError(message, { cause: err });
   }
-}
-
-function ttlHeader(res: TransportResponse): number {
-  const raw = res.headers[HEADER_TTL_MS];
-  const ttl = typeof raw === "string" ? Number(raw) : Number.NaN;
-  return Number.isFinite(ttl) && ttl > 0 ? ttl : Number.POSITIVE_INFINITY;
 }

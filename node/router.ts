@@ -1,7 +1,8 @@
 /**
- * The node's HTTP routes. Each handler parses and validates its input, asks
- * the namespace (or the owner, through the peer client) and writes the
- * answer; every failure becomes the JSON error body of the error table.
+ * The node's HTTP routes: a thin front end. Each handler parses and
+ * validates its input, makes one call to the namespace (which owns reads
+ * and writes, forwarding included) and writes the answer; every failure
+ * becomes the JSON error body of the error table.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -9,9 +10,7 @@ import { normalizeAddress } from "../shared/address.js";
 import {
   BadRequestError,
   BurrowError,
-  errorFromResponse,
   MethodNotAllowedError,
-  PayloadTooLargeError,
   toBurrowError,
   UnauthorizedError,
   UnknownNamespaceError,
@@ -37,14 +36,12 @@ import {
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
 import { decodeSegment, readBody, sendError, sendJson } from "./http.js";
 import type { Membership } from "./membership.js";
-import { type Lookup, type Namespace, OwnerUnreachableError } from "./namespace.js";
-import type { PeerClient } from "./peer-client.js";
+import type { Lookup, Namespace } from "./namespace.js";
 
 /** What the routes need from the node that wires them. */
 export interface RouterContext {
   membership: Membership;
   namespaces: ReadonlyMap<string, Namespace>;
-  peers: PeerClient;
   /** True once close() began: health answers 503 draining. */
   isDraining(): boolean;
   startedAt: number;
@@ -132,8 +129,7 @@ async function route(
       const ns = namespaceOf(ctx, first);
       const key = keyOf(segments[1] as string);
       const forwarded = req.headers[HEADER_FORWARDED] !== undefined;
-      if (method === "GET" || method === "HEAD")
-        return getKey(ctx, res, ns, key, forwarded, method === "HEAD");
+      if (method === "GET" || method === "HEAD") return getKey(res, ns, key, forwarded, method === "HEAD");
       return write(ctx, req, res, ns, key, forwarded, method as "PUT" | "DELETE");
     }
   }
@@ -167,24 +163,16 @@ function keyOf(segment: string): string {
 // --- keys ------------------------------------------------------------------
 
 async function getKey(
-  ctx: RouterContext,
   res: ServerResponse,
   ns: Namespace,
   key: string,
   forwarded: boolean,
   headOnly: boolean,
 ): Promise<void> {
-  const owner = ctx.membership.ownerOf(key);
-  ns.countGet();
-  const headers = { [HEADER_OWNER]: owner };
+  const headers = { [HEADER_OWNER]: ns.ownerOf(key) };
   let lookup: Lookup;
   try {
-    lookup =
-      owner === ctx.membership.self
-        ? await ns.get(key)
-        : forwarded
-          ? await ns.getHere(key)
-          : await ns.getFromOwner(key, () => ctx.peers.get(owner, ns.name, key));
+    lookup = await ns.read(key, { here: forwarded });
   } catch (err) {
     return sendError(res, toBurrowError(err), headers);
   }
@@ -216,39 +204,13 @@ async function write(
 ): Promise<void> {
   const ttlMs = method === "PUT" ? ttlOf(req.headers[HEADER_TTL_MS]) : undefined;
   const body = method === "PUT" ? await readBody(req, ctx.maxValueBytes) : undefined;
-  const { membership } = ctx;
-  const owner = membership.ownerOf(key);
-  const headers = { [HEADER_OWNER]: owner };
-
-  let unreachableOwner: string | undefined;
-  if (owner !== membership.self && !forwarded) {
-    try {
-      const answer = await ctx.peers.write(owner, method, ns.name, key, body, ttlMs);
-      // The owner applied the write and purged the other copies, ours included.
-      const failed = answer.headers[HEADER_PURGE_FAILED];
-      if (typeof failed === "string") res.setHeader(HEADER_PURGE_FAILED, failed);
-      if (answer.status === 204) return void res.writeHead(204, headers).end();
-      return sendError(res, errorFromResponse(answer.status, answer.body), headers);
-    } catch (err) {
-      if (!(err instanceof OwnerUnreachableError)) throw err;
-      unreachableOwner = owner;
-    }
+  const headers = { [HEADER_OWNER]: ns.ownerOf(key) };
+  let failed: string[];
+  try {
+    failed = await ns.write(key, body, { ttlMs, here: forwarded });
+  } catch (err) {
+    return sendError(res, toBurrowError(err), headers);
   }
-
-  // Applied here: at the owner, or as a hot copy (which lives at most
-  // hotTtlMs) when the owner is away or a forwarded write reached a node that
-  // does not own the key because member lists disagree.
-  if (method === "PUT" && owner === membership.self) {
-    if (!ns.set(key, body as Buffer, ttlMs)) {
-      throw new PayloadTooLargeError(`the entry is larger than namespace ${ns.name}'s byte budget`);
-    }
-  } else {
-    ns.forget(key);
-    if (method === "PUT") ns.keepHot(key, body, ttlMs && ttlMs > 0 ? ttlMs : undefined);
-  }
-  const others = membership.peers().filter((peer) => peer !== unreachableOwner);
-  const failed = await ctx.peers.purge(others, ns.name, key);
-  if (unreachableOwner) failed.unshift(unreachableOwner);
   if (failed.length > 0) res.setHeader(HEADER_PURGE_FAILED, failed.join(","));
   res.writeHead(204, headers).end();
 }
@@ -274,48 +236,21 @@ async function batch(
   const body = await readBody(req, 5 + ctx.maxBatchKeys * (2 + MAX_KEY_BYTES));
   const keys = decodeBatchRequest(body, ctx.maxBatchKeys);
   const forwarded = req.headers[HEADER_FORWARDED] !== undefined;
-  const { membership } = ctx;
   const results: BatchResult[] = new Array(keys.length);
-  const local: Promise<void>[] = [];
-  const remote = new Map<string, number[]>();
-
+  const valid: string[] = [];
+  const at: number[] = [];
   keys.forEach((key, i) => {
-    ns.countGet();
     const problem = keyProblem(key);
-    if (problem) {
-      results[i] = { status: BATCH_ERROR, error: new BadRequestError(problem).toJSON() };
-      return;
-    }
-    const owner = membership.ownerOf(key);
-    if (owner === membership.self || forwarded) {
-      local.push(
-        (owner === membership.self ? ns.get(key) : ns.getHere(key)).then(
-          (lookup) => {
-            results[i] = toResult(lookup);
-          },
-          (err: unknown) => {
-            results[i] = toResult(toBurrowError(err));
-          },
-        ),
-      );
-    } else {
-      const indices = remote.get(owner);
-      if (indices) indices.push(i);
-      else remote.set(owner, [i]);
+    if (problem) results[i] = { status: BATCH_ERROR, error: new BadRequestError(problem).toJSON() };
+    else {
+      valid.push(key);
+      at.push(i);
     }
   });
-
-  const forwards = [...remote].map(async ([owner, indices]) => {
-    const ownerKeys = indices.map((i) => keys[i] as string);
-    const answers = await ns.getManyFromOwner(ownerKeys, async (missing) =>
-      (await ctx.peers.batch(owner, ns.name, missing)).map(fromResult),
-    );
-    indices.forEach((index, j) => {
-      results[index] = toResult(answers[j] as Lookup | BurrowError);
-    });
+  const answers = await Promise.all(ns.readMany(valid, { here: forwarded }));
+  answers.forEach((answer, j) => {
+    results[at[j] as number] = toResult(answer);
   });
-
-  await Promise.all([...local, ...forwards]);
   const answer = encodeBatchResponse(results);
   res.writeHead(200, { "content-type": CONTENT_TYPE_BATCH, "content-length": answer.length });
   res.end(answer);
@@ -327,13 +262,6 @@ function toResult(outcome: Lookup | BurrowError): BatchResult {
   return Number.isFinite(outcome.ttlMs)
     ? { status: BATCH_VALUE, value: outcome.value, ttlMs: outcome.ttlMs }
     : { status: BATCH_VALUE, value: outcome.value };
-}
-
-function fromResult(result: BatchResult): Lookup | BurrowError {
-  if (result.status === BATCH_VALUE)
-    return { value: result.value, ttlMs: result.ttlMs ?? Number.POSITIVE_INFINITY };
-  if (result.status === BATCH_NOT_FOUND) return { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
-  return errorFromResponse(502, Buffer.from(JSON.stringify(result.error)));
 }
 
 // --- cluster and node ------------------------------------------------------

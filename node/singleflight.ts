@@ -16,6 +16,11 @@ export class SingleFlight<T> {
     return this.flights.size;
   }
 
+  /** The promise of the call in flight for `key`, if any. */
+  current(key: string): Promise<T> | undefined {
+    return this.flights.get(key)?.promise;
+  }
+
   /**
    * Runs `fn` unless a call for `key` is already in flight, in which case its
    * promise is shared. `shared` tells whether this caller joined another's call.

@@ -37,6 +37,9 @@ export function purgePath(namespace: string, key: string): string {
   return `${BASE_PATH}/_purge/${encodeURIComponent(namespace)}/${encodeURIComponent(key)}`;
 }
 
+/** What a read of one key found: a value with the TTL it has left (ms, Infinity for none), or no such key. */
+export type Lookup = { value: Uint8Array; ttlMs: number } | { value: undefined; ttlMs: number };
+
 /** The answer of `GET /_burrow/_health`. */
 export interface HealthBody {
   status: "ok" | "draining";

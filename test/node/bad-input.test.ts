@@ -152,7 +152,8 @@ describe("bad input", () => {
       });
       socket.on("end", () => resolve(text));
       socket.on("error", reject);
-      socket.write("GARBAGE \x00\x01 NOT HTTP\r\n\r\n");
+      // An HTTP request line (so the port treats it as HTTP) with a malformed header.
+      socket.write("GET /_burrow/_health HTTP/1.1\r\nbad header \x00\x01\r\n\r\n");
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
     expect(reply).toContain('"error":"bad_request"');

@@ -1,7 +1,14 @@
 /** Keys owned by other nodes: hot copies of the owner's answers, one forward per key, local loads when the owner is away. */
 import { describe, expect, it } from "vitest";
-import { Namespace, type OwnerAnswer, OwnerUnreachableError } from "../../node/namespace.js";
-import { type BurrowError, LoadFailedError, NotFoundError } from "../../shared/errors.js";
+import type { Lookup } from "../../node/namespace.js";
+import { Namespace } from "../../node/namespace.js";
+import {
+  type BurrowError,
+  LoadFailedError,
+  NotFoundError,
+  UnknownNamespaceError,
+} from "../../shared/errors.js";
+import { FakeCluster, type FakeClusterOptions, found, gate, unreachable } from "../helpers/fake-peers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
@@ -10,274 +17,483 @@ const TTL_MS = 300;
 const PAST_TTL_MS = 2 * TTL_MS;
 const text = (value: Uint8Array | undefined) =>
   value === undefined ? undefined : Buffer.from(value).toString();
-const found = (value: string, ttlMs = Number.POSITIVE_INFINITY): OwnerAnswer => ({
-  value: utf8(value),
-  ttlMs,
-});
+/** The value of a readMany answer that is expected to be a lookup. */
+const textOf = (answer: Lookup | BurrowError) => text((answer as Lookup).value);
+const NO_SUCH_KEY: Lookup = { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
 
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
+/** "pending" when `promise` has not settled by the time every job already queued has run. */
+async function state(promise: Promise<unknown>): Promise<"settled" | "pending"> {
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  promise.then(mark, mark);
+  await new Promise((resolve) => setImmediate(resolve));
+  return settled ? "settled" : "pending";
 }
 
-/** A namespace whose own loader answers "local:key" and counts its calls. */
-function hotNamespace(options: { hotBytes?: number; hotTtlMs?: number; ttlMs?: number } = {}) {
+/**
+ * A namespace on node "self" whose own loader answers "local:key" and
+ * counts its calls; by default every key is owned by member "b".
+ */
+function hotNamespace(
+  options: { hotBytes?: number; hotTtlMs?: number; ttlMs?: number; maxBytes?: number } = {},
+  cluster: FakeClusterOptions = { owners: () => "b", members: ["self", "b"] },
+) {
   let localCalls = 0;
-  const ns = new Namespace("n", {
-    ...options,
-    load: (key) => {
-      localCalls++;
-      return `local:${key}`;
+  const fake = new FakeCluster(cluster);
+  const ns = new Namespace(
+    "n",
+    {
+      ...options,
+      load: (key) => {
+        localCalls++;
+        return `local:${key}`;
+      },
     },
-  });
-  return { ns, localCalls: () => localCalls };
+    fake,
+  );
+  return { ns, fake, localCalls: () => localCalls };
 }
 
-describe("getFromOwner", () => {
+describe("read of a key owned elsewhere", () => {
   it("asks the owner once, then answers from the hot copy", async () => {
-    const { ns, localCalls } = hotNamespace();
-    let asked = 0;
-    const fromOwner = async () => {
-      asked++;
-      return found("owned");
-    };
-    expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned");
-    expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned");
-    expect(asked).toBe(1);
+    const { ns, fake, localCalls } = hotNamespace();
+    fake.script("b", { answer: () => found("owned") });
+    expect(text((await ns.read("k")).value)).toBe("owned");
+    expect(text((await ns.read("k")).value)).toBe("owned");
+    expect(fake.getManyCalls).toEqual([{ owner: "b", namespace: "n", keys: ["k"] }]);
     expect(localCalls()).toBe(0);
-    expect(ns.stats()).toMatchObject({ forwards: 1, hotHits: 1, hotItems: 1, items: 0 });
+    expect(ns.stats()).toMatchObject({ gets: 2, forwards: 1, hotHits: 1, hotItems: 1, items: 0 });
   });
 
-  it("concurrent gets of one key share one forward", async () => {
-    const { ns } = hotNamespace();
-    let asked = 0;
-    const fromOwner = async () => {
-      asked++;
-      await sleep(10);
-      return found("owned");
-    };
-    const results = await Promise.all(Array.from({ length: 30 }, () => ns.getFromOwner("k", fromOwner)));
+  it("concurrent reads of one key share one forward", async () => {
+    const { ns, fake } = hotNamespace();
+    const owner = gate();
+    fake.script("b", { gate: owner.promise, answer: () => found("owned") });
+    const pending = Array.from({ length: 30 }, () => ns.read("k"));
+    owner.open();
+    const results = await Promise.all(pending);
     for (const result of results) expect(text(result.value)).toBe("owned");
-    expect(asked).toBe(1);
+    expect(fake.callsTo("b")).toBe(1);
     expect(ns.stats().loadsDeduplicated).toBe(29);
   });
 
   it("keeps the owner's 'no such key' as a hot copy too", async () => {
-    const { ns } = hotNamespace();
-    let asked = 0;
-    const fromOwner = async (): Promise<OwnerAnswer> => {
-      asked++;
-      return { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
-    };
-    expect((await ns.getFromOwner("k", fromOwner)).value).toBeUndefined();
-    expect((await ns.getFromOwner("k", fromOwner)).value).toBeUndefined();
-    expect(asked).toBe(1);
+    const { ns, fake } = hotNamespace();
+    fake.script("b", { answer: () => NO_SUCH_KEY });
+    expect((await ns.read("k")).value).toBeUndefined();
+    expect((await ns.read("k")).value).toBeUndefined();
+    expect(fake.callsTo("b")).toBe(1);
   });
 
   it("loads the key here when the owner cannot be reached, counts it, and keeps it hot", async () => {
-    const { ns, localCalls } = hotNamespace();
-    const unreachable = async (): Promise<OwnerAnswer> => {
-      throw new OwnerUnreachableError("connection refused");
-    };
-    expect(text((await ns.getFromOwner("k", unreachable)).value)).toBe("local:k");
-    expect(text((await ns.getFromOwner("k", unreachable)).value)).toBe("local:k");
+    const { ns, fake, localCalls } = hotNamespace();
+    fake.script("b", { fail: unreachable() });
+    expect(text((await ns.read("k")).value)).toBe("local:k");
+    expect(text((await ns.read("k")).value)).toBe("local:k");
     expect(localCalls()).toBe(1);
-    expect(ns.stats()).toMatchObject({ forwards: 1, forwardErrors: 1, localLoads: 1, loads: 1, hotHits: 1 });
+    expect(ns.stats()).toMatchObject({
+      forwards: 1,
+      forwardErrors: 1,
+      localLoads: 1,
+      loads: 1,
+      hotHits: 1,
+      hotItems: 1,
+      items: 0,
+    });
   });
 
-  it("an error answer from the owner is passed on and not kept", async () => {
-    const { ns, localCalls } = hotNamespace();
-    let asked = 0;
-    const failing = async (): Promise<OwnerAnswer> => {
-      asked++;
-      throw new LoadFailedError("owner's loader failed");
-    };
-    await expect(ns.getFromOwner("k", failing)).rejects.toThrow("owner's loader failed");
-    await expect(ns.getFromOwner("k", failing)).rejects.toBeInstanceOf(LoadFailedError);
-    expect(asked).toBe(2);
+  it("an owner known to be down is not counted as a forward, only as a local load", async () => {
+    const { ns, fake } = hotNamespace();
+    fake.script("b", { fail: unreachable(false) });
+    expect(text((await ns.read("k")).value)).toBe("local:k");
+    expect(ns.stats()).toMatchObject({ forwards: 0, forwardErrors: 0, localLoads: 1, loads: 1 });
+  });
+
+  it("an owner's error answer for the key is passed on and not kept", async () => {
+    const { ns, fake, localCalls } = hotNamespace();
+    fake.script("b", { answer: () => new LoadFailedError("owner's loader failed") });
+    await expect(ns.read("k")).rejects.toThrow("owner's loader failed");
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadFailedError);
+    expect(fake.callsTo("b")).toBe(2);
     expect(localCalls()).toBe(0);
-    expect(ns.stats()).toMatchObject({ forwardErrors: 0, hotItems: 0 });
+    expect(ns.stats()).toMatchObject({ forwards: 2, forwardErrors: 0, hotItems: 0 });
+  });
+
+  it("an owner's error answer to the whole request is thrown, not loaded around", async () => {
+    const { ns, fake, localCalls } = hotNamespace();
+    fake.script("b", { fail: new UnknownNamespaceError("no namespace n") });
+    await expect(ns.read("k")).rejects.toBeInstanceOf(UnknownNamespaceError);
+    expect(localCalls()).toBe(0);
+    expect(ns.stats()).toMatchObject({ forwards: 1, forwardErrors: 0, localLoads: 0, hotItems: 0 });
   });
 
   it("a hot copy lives no longer than the owner said the entry has left", async () => {
-    const { ns } = hotNamespace();
+    const { ns, fake } = hotNamespace();
     let asked = 0;
-    const fromOwner = async () => {
-      asked++;
-      return found(`owned#${asked}`, TTL_MS);
-    };
-    await ns.getFromOwner("k", fromOwner);
-    await ns.getFromOwner("k", fromOwner);
+    fake.script("b", { answer: () => found(`owned#${++asked}`, TTL_MS) });
+    await ns.read("k");
+    await ns.read("k");
     expect(asked).toBe(1);
     await sleep(PAST_TTL_MS);
-    expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned#2");
+    expect(text((await ns.read("k")).value)).toBe("owned#2");
   });
 
   it("a hot copy lives no longer than hotTtlMs", async () => {
-    const { ns } = hotNamespace({ hotTtlMs: 30 });
-    let asked = 0;
-    const fromOwner = async () => {
-      asked++;
-      return found("owned");
-    };
-    await ns.getFromOwner("k", fromOwner);
+    const { ns, fake } = hotNamespace({ hotTtlMs: 30 });
+    fake.script("b", { answer: () => found("owned") });
+    await ns.read("k");
     await sleep(70);
-    await ns.getFromOwner("k", fromOwner);
-    expect(asked).toBe(2);
+    await ns.read("k");
+    expect(fake.callsTo("b")).toBe(2);
   });
 
   it("the hot cache is bounded by hotBytes", async () => {
-    const { ns } = hotNamespace({ hotBytes: 100 });
-    for (let i = 0; i < 20; i++) await ns.getFromOwner(`k${i}`, async () => found("x".repeat(20)));
+    const { ns, fake } = hotNamespace({ hotBytes: 100 });
+    fake.script("b", { answer: () => found("x".repeat(20)) });
+    for (let i = 0; i < 20; i++) await ns.read(`k${i}`);
     const { hotBytes, hotItems } = ns.stats();
     expect(hotBytes).toBeLessThanOrEqual(100);
     expect(hotItems).toBeLessThan(20);
   });
 
   it("defaults the hot budget to an eighth of maxBytes", async () => {
-    const ns = new Namespace("n", { maxBytes: 800, load: () => "v" });
-    for (let i = 0; i < 20; i++) await ns.getFromOwner(`k${i}`, async () => found("x".repeat(20)));
+    const { ns, fake } = hotNamespace({ maxBytes: 800 });
+    fake.script("b", { answer: () => found("x".repeat(20)) });
+    for (let i = 0; i < 20; i++) await ns.read(`k${i}`);
     expect(ns.stats().hotBytes).toBeLessThanOrEqual(100);
     expect(ns.stats().hotBytes).toBeGreaterThan(50);
   });
 
   it("forget() purges the hot copy", async () => {
-    const { ns } = hotNamespace();
+    const { ns, fake } = hotNamespace();
     let asked = 0;
-    const fromOwner = async () => found(`owned#${++asked}`);
-    await ns.getFromOwner("k", fromOwner);
+    fake.script("b", { answer: () => found(`owned#${++asked}`) });
+    await ns.read("k");
     expect(ns.forget("k")).toBe(true);
-    expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned#2");
+    expect(text((await ns.read("k")).value)).toBe("owned#2");
   });
 
-  it("forget() during a forward in flight: the stale answer is not kept", async () => {
-    const { ns } = hotNamespace();
-    const gate = deferred<OwnerAnswer>();
-    const pending = ns.getFromOwner("k", () => gate.promise);
+  it("forget() during a forward in flight: the stale answer is not kept, the next read asks again", async () => {
+    const { ns, fake } = hotNamespace();
+    const owner = gate();
+    fake.script("b", { gate: owner.promise, answer: () => found("stale") });
+    const pending = ns.read("k");
     await sleep(1);
     ns.forget("k");
-    gate.resolve(found("stale"));
+    fake.script("b", { answer: () => found("fresh") });
+    const fresh = ns.read("k"); // a new forward, not the detached one
+    owner.open();
+    expect(text((await pending).value)).toBe("stale");
+    expect(text((await fresh).value)).toBe("fresh");
+    expect(fake.callsTo("b")).toBe(2);
+    expect(text((await ns.read("k")).value)).toBe("fresh");
+    expect(fake.callsTo("b")).toBe(2);
+  });
+
+  it("forget() during a forward in flight: nothing is kept when no read follows", async () => {
+    const { ns, fake } = hotNamespace();
+    const owner = gate();
+    fake.script("b", { gate: owner.promise, answer: () => found("stale") });
+    const pending = ns.read("k");
+    await sleep(1);
+    ns.forget("k");
+    owner.open();
     expect(text((await pending).value)).toBe("stale");
     expect(ns.stats().hotItems).toBe(0);
   });
 });
 
-describe("keepHot", () => {
-  it("keeps a copy for at most the given TTL", async () => {
-    const { ns } = hotNamespace();
-    ns.keepHot("k", utf8("put elsewhere"), TTL_MS);
-    let asked = 0;
-    const fromOwner = async () => {
-      asked++;
-      return found("owned");
-    };
-    expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("put elsewhere");
-    await sleep(PAST_TTL_MS);
-    expect(text((await ns.getFromOwner("k", fromOwner)).value)).toBe("owned");
-    expect(asked).toBe(1);
+describe("read here of a key owned elsewhere (a peer's forward or a client's detour)", () => {
+  it("loads it here, keeps it as a hot copy and never asks the owner", async () => {
+    const { ns, fake, localCalls } = hotNamespace();
+    expect(text((await ns.read("k", { here: true })).value)).toBe("local:k");
+    expect(text((await ns.read("k", { here: true })).value)).toBe("local:k");
+    expect(localCalls()).toBe(1);
+    expect(fake.getManyCalls).toEqual([]);
+    expect(ns.stats()).toMatchObject({ gets: 2, misses: 1, loads: 1, hotHits: 1, hotItems: 1, items: 0 });
+  });
+
+  it("the copy it keeps lives no longer than hotTtlMs", async () => {
+    const { ns, localCalls } = hotNamespace({ hotTtlMs: 30 });
+    await ns.read("k", { here: true });
+    await sleep(70);
+    await ns.read("k", { here: true });
+    expect(localCalls()).toBe(2);
+  });
+
+  it("answers from a hot copy made by an earlier forward", async () => {
+    const { ns, fake, localCalls } = hotNamespace();
+    fake.script("b", { answer: () => found("owned") });
+    await ns.read("k");
+    expect(text((await ns.read("k", { here: true })).value)).toBe("owned");
+    expect(localCalls()).toBe(0);
+  });
+
+  it("does not wait on this node's own forward of the same key", async () => {
+    const { ns, fake, localCalls } = hotNamespace();
+    const owner = gate();
+    fake.script("b", { gate: owner.promise, answer: () => found("owned") });
+    const forwarded = ns.read("k");
+    expect(text((await ns.read("k", { here: true })).value)).toBe("local:k");
+    expect(await state(forwarded)).toBe("pending");
+    expect(localCalls()).toBe(1);
+    owner.open();
+    expect(text((await forwarded).value)).toBe("owned");
+  });
+
+  it("a key this node owns is read as usual", async () => {
+    const { ns, localCalls } = hotNamespace({}, { owners: {} });
+    await ns.read("k", { here: true });
+    expect(localCalls()).toBe(1);
+    expect(ns.stats()).toMatchObject({ items: 1, hotItems: 0 });
   });
 });
 
-describe("getManyFromOwner", () => {
-  it("answers hot copies first and asks the owner for the rest in one call, in order", async () => {
-    const { ns } = hotNamespace();
-    await ns.getFromOwner("b", async () => found("hot b"));
-    const calls: string[][] = [];
-    const results = await ns.getManyFromOwner(["a", "b", "c"], async (keys) => {
-      calls.push(keys);
-      return keys.map((key) => found(`owner ${key}`));
-    });
-    expect(calls).toEqual([["a", "c"]]);
-    expect(results.map((r) => text((r as OwnerAnswer).value))).toEqual(["owner a", "hot b", "owner c"]);
-    expect(ns.stats()).toMatchObject({ hotHits: 1, forwards: 3 });
+describe("a write whose owner is away keeps a hot copy", () => {
+  it("for at most the write's TTL", async () => {
+    const { ns, fake } = hotNamespace();
+    fake.script("b", { fail: unreachable() });
+    expect(await ns.write("k", utf8("put elsewhere"), { ttlMs: TTL_MS })).toEqual(["b"]);
+    fake.script("b", { answer: () => found("owned") });
+    expect(text((await ns.read("k")).value)).toBe("put elsewhere");
+    await sleep(PAST_TTL_MS);
+    expect(text((await ns.read("k")).value)).toBe("owned");
+    expect(fake.callsTo("b")).toBe(1);
   });
 
-  it("does not call the owner when every key is hot", async () => {
-    const { ns } = hotNamespace();
-    ns.keepHot("a", utf8("A"));
-    ns.keepHot("b", undefined);
-    let asked = 0;
-    const results = await ns.getManyFromOwner(["a", "b"], async (keys) => {
-      asked++;
-      return keys.map(() => found("x"));
-    });
-    expect(asked).toBe(0);
-    expect(text((results[0] as OwnerAnswer).value)).toBe("A");
-    expect((results[1] as OwnerAnswer).value).toBeUndefined();
+  it("for at most hotTtlMs, whatever the write's TTL", async () => {
+    for (const ttlMs of [undefined, 0, 60_000]) {
+      const { ns, fake } = hotNamespace({ hotTtlMs: 30 });
+      fake.script("b", { fail: unreachable() });
+      await ns.write("k", utf8("put elsewhere"), { ttlMs });
+      fake.script("b", { answer: () => found("owned") });
+      expect(text((await ns.read("k")).value)).toBe("put elsewhere");
+      await sleep(70);
+      expect(text((await ns.read("k")).value)).toBe("owned");
+    }
+  });
+});
+
+describe("readMany of keys owned elsewhere", () => {
+  it("answers hot copies first and asks the owner for the rest in one request, in order", async () => {
+    const { ns, fake } = hotNamespace();
+    fake.script("b", { answer: (key) => found(key === "b" ? "hot b" : `owner ${key}`) });
+    await ns.read("b");
+    const results = await Promise.all(ns.readMany(["a", "b", "c"]));
+    expect(fake.getManyCalls.map((call) => call.keys)).toEqual([["b"], ["a", "c"]]);
+    expect(results.map(textOf)).toEqual(["owner a", "hot b", "owner c"]);
+    expect(ns.stats()).toMatchObject({ gets: 4, hotHits: 1, forwards: 3 });
+  });
+
+  it("does not ask the owner when every key is hot", async () => {
+    const { ns, fake } = hotNamespace();
+    fake.script("b", { answer: (key) => (key === "a" ? found("A") : NO_SUCH_KEY) });
+    await ns.read("a");
+    await ns.read("b");
+    const results = await Promise.all(ns.readMany(["a", "b"]));
+    expect(fake.callsTo("b")).toBe(2);
+    expect(textOf(results[0] as Lookup)).toBe("A");
+    expect((results[1] as Lookup).value).toBeUndefined();
   });
 
   it("passes per-key errors through in place, and keeps only the answers", async () => {
-    const { ns } = hotNamespace();
+    const { ns, fake } = hotNamespace();
     const failure = new LoadFailedError("key b failed");
-    const results = await ns.getManyFromOwner(["a", "b", "c"], async () => [
-      found("A"),
-      failure,
-      { value: undefined, ttlMs: Number.POSITIVE_INFINITY },
-    ]);
-    expect(text((results[0] as OwnerAnswer).value)).toBe("A");
+    fake.script("b", { answer: (key) => (key === "a" ? found("A") : key === "b" ? failure : NO_SUCH_KEY) });
+    const results = await Promise.all(ns.readMany(["a", "b", "c"]));
+    expect(textOf(results[0] as Lookup)).toBe("A");
     expect(results[1]).toBe(failure);
-    expect((results[2] as OwnerAnswer).value).toBeUndefined();
+    expect((results[2] as Lookup).value).toBeUndefined();
     expect(ns.stats().hotItems).toBe(2);
     // The failed key was not kept: the next batch asks for it again.
-    let asked: string[] = [];
-    await ns.getManyFromOwner(["a", "b", "c"], async (keys) => {
-      asked = keys;
-      return keys.map(() => found("again"));
-    });
-    expect(asked).toEqual(["b"]);
+    fake.script("b", { answer: () => found("again") });
+    await Promise.all(ns.readMany(["a", "b", "c"]));
+    expect(fake.getManyCalls.map((call) => call.keys)).toEqual([["a", "b", "c"], ["b"]]);
   });
 
   it("loads each key here when the owner cannot be reached", async () => {
-    const { ns, localCalls } = hotNamespace();
-    const results = await ns.getManyFromOwner(["a", "b"], async () => {
-      throw new OwnerUnreachableError("refused");
-    });
-    expect(results.map((r) => text((r as OwnerAnswer).value))).toEqual(["local:a", "local:b"]);
+    const { ns, fake, localCalls } = hotNamespace();
+    fake.script("b", { fail: unreachable() });
+    const results = await Promise.all(ns.readMany(["a", "b"]));
+    expect(results.map(textOf)).toEqual(["local:a", "local:b"]);
     expect(localCalls()).toBe(2);
+    expect(fake.callsTo("b")).toBe(1);
     expect(ns.stats()).toMatchObject({ localLoads: 2, forwardErrors: 2, forwards: 2, hotItems: 2 });
   });
 
   it("turns a local load failure into a per-key error when the owner cannot be reached", async () => {
-    const ns = new Namespace("n", {
-      load: (key) => {
-        if (key === "bad") throw new Error("no luck");
-        return key;
+    const fake = new FakeCluster({ owners: () => "b", members: ["self", "b"] });
+    fake.script("b", { fail: unreachable() });
+    const ns = new Namespace(
+      "n",
+      {
+        load: (key) => {
+          if (key === "bad") throw new Error("no luck");
+          return key;
+        },
       },
-    });
-    const results = await ns.getManyFromOwner(["ok", "bad"], async () => {
-      throw new OwnerUnreachableError("refused");
-    });
-    expect(text((results[0] as OwnerAnswer).value)).toBe("ok");
+      fake,
+    );
+    const results = await Promise.all(ns.readMany(["ok", "bad"]));
+    expect(textOf(results[0] as Lookup)).toBe("ok");
     expect(results[1]).toBeInstanceOf(LoadFailedError);
     expect((results[1] as BurrowError).message).toBe("no luck");
   });
 
-  it("other failures of the owner call are thrown", async () => {
-    const { ns } = hotNamespace();
-    await expect(
-      ns.getManyFromOwner(["a"], async () => {
-        throw new NotFoundError("odd");
-      }),
-    ).rejects.toBeInstanceOf(NotFoundError);
+  it("an error answer to the whole request becomes each of its keys' error", async () => {
+    const { ns, fake, localCalls } = hotNamespace();
+    const failure = new NotFoundError("odd");
+    fake.script("b", { fail: failure });
+    const results = await Promise.all(ns.readMany(["a", "b"]));
+    expect(results).toEqual([failure, failure]);
+    expect(localCalls()).toBe(0);
+    expect(ns.stats()).toMatchObject({ forwards: 2, forwardErrors: 0, hotItems: 0 });
   });
 
   it("forget() during a batch in flight: the stale answer for that key is not kept", async () => {
-    const { ns } = hotNamespace();
-    const gate = deferred<OwnerAnswer[]>();
-    const pending = ns.getManyFromOwner(["a", "b"], () => gate.promise);
+    const { ns, fake } = hotNamespace();
+    const owner = gate();
+    fake.script("b", { gate: owner.promise, answer: (key) => found(`stale ${key}`) });
+    const pending = ns.readMany(["a", "b"]);
     await sleep(1);
-    ns.forget("a"); // a DELETE or PUT of "a" purged this node meanwhile
-    gate.resolve([found("stale a"), found("b")]);
-    const results = await pending;
-    expect(text((results[0] as OwnerAnswer).value)).toBe("stale a");
-    let asked: string[] = [];
-    await ns.getManyFromOwner(["a", "b"], async (keys) => {
-      asked = keys;
-      return keys.map(() => found("fresh"));
+    ns.forget("a"); // a write of "a" purged this node meanwhile
+    owner.open();
+    const results = await Promise.all(pending);
+    expect(textOf(results[0] as Lookup)).toBe("stale a");
+    fake.script("b", { answer: () => found("fresh") });
+    const again = await Promise.all(ns.readMany(["a", "b"]));
+    expect(fake.getManyCalls.map((call) => call.keys)).toEqual([["a", "b"], ["a"]]);
+    expect(again.map(textOf)).toEqual(["fresh", "stale b"]);
+  });
+});
+
+describe("readMany across owners", () => {
+  /**
+   * Node "self" owns h1 and h2; "b" owns b1 and b2; "c" owns c1; "d" owns
+   * d1 and cannot be reached. Every member's answer names it.
+   */
+  function mixed(load: (key: string) => unknown = (key) => `local:${key}`) {
+    const fake = new FakeCluster({
+      owners: { b1: "b", b2: "b", c1: "c", d1: "d" },
+      members: ["self", "b", "c", "d"],
     });
-    expect(asked).toEqual(["a"]);
+    fake.script("d", { fail: unreachable() });
+    const loaded: string[] = [];
+    const ns = new Namespace(
+      "n",
+      {
+        load: (key) => {
+          loaded.push(key);
+          return load(key);
+        },
+      },
+      fake,
+    );
+    return { ns, fake, loaded };
+  }
+
+  it("one request per owner, local loads for keys owned here and for the unreachable owner's", async () => {
+    const { ns, fake, loaded } = mixed();
+    const keys = ["h1", "b1", "c1", "d1", "b2", "h2"];
+    const results = await Promise.all(ns.readMany(keys));
+    expect(results.map(textOf)).toEqual(["local:h1", "b:b1", "c:c1", "local:d1", "b:b2", "local:h2"]);
+    expect(fake.getManyCalls).toEqual([
+      { owner: "b", namespace: "n", keys: ["b1", "b2"] },
+      { owner: "c", namespace: "n", keys: ["c1"] },
+      { owner: "d", namespace: "n", keys: ["d1"] },
+    ]);
+    expect(loaded.sort()).toEqual(["d1", "h1", "h2"]);
+    expect(ns.stats()).toMatchObject({
+      gets: 6,
+      misses: 2,
+      loads: 3,
+      forwards: 4,
+      forwardErrors: 1,
+      localLoads: 1,
+      items: 2,
+      hotItems: 4,
+    });
+  });
+
+  it("the same key twice in one batch is asked for once, and both places get its answer", async () => {
+    const { ns, fake, loaded } = mixed();
+    const results = await Promise.all(ns.readMany(["b1", "h1", "b1", "b2", "h1"]));
+    expect(results.map(textOf)).toEqual(["b:b1", "local:h1", "b:b1", "b:b2", "local:h1"]);
+    expect(fake.getManyCalls.map((call) => call.keys)).toEqual([["b1", "b2"]]);
+    expect(loaded).toEqual(["h1"]);
+    expect(ns.stats()).toMatchObject({ gets: 5, forwards: 2, loads: 1 });
+  });
+
+  it("a key already forwarded by a concurrent read joins that forward", async () => {
+    const { ns, fake } = mixed();
+    const owner = gate();
+    fake.script("b", { gate: owner.promise });
+    const single = ns.read("b1");
+    const many = ns.readMany(["b1", "b2"]);
+    expect(fake.getManyCalls.map((call) => call.keys)).toEqual([["b1"], ["b2"]]);
+    expect(ns.stats().loadsDeduplicated).toBe(1);
+    owner.open();
+    expect(text((await single).value)).toBe("b:b1");
+    expect((await Promise.all(many)).map(textOf)).toEqual(["b:b1", "b:b2"]);
+    expect(ns.stats()).toMatchObject({ forwards: 2, hotItems: 2 });
+  });
+
+  it("a key already loading here joins that load", async () => {
+    const { ns, loaded } = mixed();
+    const single = ns.read("h1");
+    const many = ns.readMany(["h1"]);
+    expect(text((await single).value)).toBe("local:h1");
+    expect(textOf((await many[0]) as Lookup)).toBe("local:h1");
+    expect(loaded).toEqual(["h1"]);
+    expect(ns.stats().loadsDeduplicated).toBe(1);
+  });
+
+  it("per-key errors come back as values and do not fail the other keys", async () => {
+    const { ns, fake } = mixed((key) => {
+      if (key === "h2") throw new Error("h2 is broken");
+      return `local:${key}`;
+    });
+    const keyFailure = new LoadFailedError("b2 failed at its owner");
+    fake.script("b", { answer: (key) => (key === "b2" ? keyFailure : found(`b:${key}`)) });
+    const requestFailure = new UnknownNamespaceError("c has no namespace n");
+    fake.script("c", { fail: requestFailure });
+    const results = await Promise.all(ns.readMany(["h1", "h2", "b1", "b2", "c1", "d1"]));
+    expect(textOf(results[0] as Lookup)).toBe("local:h1");
+    expect(results[1]).toBeInstanceOf(LoadFailedError);
+    expect((results[1] as BurrowError).message).toBe("h2 is broken");
+    expect(textOf(results[2] as Lookup)).toBe("b:b1");
+    expect(results[3]).toBe(keyFailure);
+    expect(results[4]).toBe(requestFailure);
+    expect(textOf(results[5] as Lookup)).toBe("local:d1");
+  });
+
+  it("a slow key does not hold back a fast key's answer", async () => {
+    const loader = gate();
+    const { ns, fake } = mixed(async (key) => {
+      if (key === "h1") await loader.promise;
+      return `local:${key}`;
+    });
+    const owner = gate();
+    fake.script("c", { gate: owner.promise });
+    const [slowHere, fast, slowOwner, fastHere] = ns.readMany(["h1", "b1", "c1", "h2"]);
+    expect(textOf((await fast) as Lookup)).toBe("b:b1");
+    expect(textOf((await fastHere) as Lookup)).toBe("local:h2");
+    expect(await state(slowHere as Promise<unknown>)).toBe("pending");
+    expect(await state(slowOwner as Promise<unknown>)).toBe("pending");
+    loader.open();
+    owner.open();
+    expect(textOf((await slowHere) as Lookup)).toBe("local:h1");
+    expect(textOf((await slowOwner) as Lookup)).toBe("c:c1");
+  });
+
+  it("here: every key is served here, none is forwarded", async () => {
+    const { ns, fake, loaded } = mixed();
+    const results = await Promise.all(ns.readMany(["h1", "b1", "d1"], { here: true }));
+    expect(results.map(textOf)).toEqual(["local:h1", "local:b1", "local:d1"]);
+    expect(fake.getManyCalls).toEqual([]);
+    expect(loaded).toEqual(["h1", "b1", "d1"]);
+    expect(ns.stats()).toMatchObject({ items: 1, hotItems: 2, forwards: 0, localLoads: 0 });
   });
 });

@@ -20,7 +20,7 @@ describe("maxConcurrentLoads", () => {
       },
     });
     const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
-    const results = await Promise.all(keys.map((key) => ns.get(key)));
+    const results = await Promise.all(keys.map((key) => ns.read(key)));
     results.forEach((result, i) => {
       expect(Buffer.from(result.value as Uint8Array).toString()).toBe(keys[i]);
     });
@@ -37,7 +37,7 @@ describe("maxConcurrentLoads", () => {
         return key;
       },
     });
-    const [bad, good] = await Promise.allSettled([ns.get("bad"), ns.get("good")]);
+    const [bad, good] = await Promise.allSettled([ns.read("bad"), ns.read("good")]);
     expect(bad.status).toBe("rejected");
     expect(good.status).toBe("fulfilled");
   });
@@ -54,7 +54,7 @@ describe("maxConcurrentLoads", () => {
     };
     const one = new Namespace("one", { maxConcurrentLoads: 1, load });
     const two = new Namespace("two", { maxConcurrentLoads: 1, load });
-    await Promise.all([one.get("a"), two.get("b"), one.get("c"), two.get("d")]);
+    await Promise.all([one.read("a"), two.read("b"), one.read("c"), two.read("d")]);
     expect(most).toBe(2);
   });
 
@@ -75,8 +75,8 @@ describe("load timeout", () => {
         return key;
       },
     });
-    const first = ns.get("first");
-    const queued = ns.get("queued");
+    const first = ns.read("first");
+    const queued = ns.read("queued");
     await expect(first).rejects.toBeInstanceOf(LoadTimeoutError);
     await expect(queued).rejects.toBeInstanceOf(LoadTimeoutError);
     await sleep(120); // the first loader returns and frees its slot
@@ -93,12 +93,12 @@ describe("load timeout", () => {
         return key;
       },
     });
-    expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("k");
+    expect(Buffer.from((await ns.read("k")).value as Uint8Array).toString()).toBe("k");
   });
 
   it("the message names the namespace, the key and the deadline", async () => {
     const ns = new Namespace("users", { loadTimeoutMs: 20, load: () => new Promise(() => {}) });
-    await expect(ns.get("42")).rejects.toThrow(/users\/42.*20 ms/);
+    await expect(ns.read("42")).rejects.toThrow(/users\/42.*20 ms/);
   });
 });
 
@@ -111,7 +111,7 @@ describe("close", () => {
         return new Promise(() => {});
       },
     });
-    const pending = ns.get("k");
+    const pending = ns.read("k");
     await sleep(5);
     ns.close();
     await expect(pending).rejects.toBeInstanceOf(LoadFailedError);

@@ -1,7 +1,8 @@
-/** Namespace read path: loader values, writes racing loads, the byte budget and the counters of _stats. */
+/** Namespace reads and writes: loader values, writes and their purges, writes racing loads, the byte budget and the counters of _stats. */
 import { describe, expect, it } from "vitest";
 import { Namespace, toBytes } from "../../node/namespace.js";
-import { LoadFailedError } from "../../shared/errors.js";
+import { LoadFailedError, PayloadTooLargeError } from "../../shared/errors.js";
+import { FakeCluster, found, unreachable } from "../helpers/fake-peers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
@@ -17,7 +18,7 @@ function deferred<T>() {
 }
 
 describe("loader values", () => {
-  const answer = async (value: unknown) => (await new Namespace("v", { load: () => value }).get("k")).value;
+  const answer = async (value: unknown) => (await new Namespace("v", { load: () => value }).read("k")).value;
 
   it("a string is stored as its UTF-8 bytes", async () => {
     expect(await answer("héllo 😀")).toEqual(utf8("héllo 😀"));
@@ -51,9 +52,9 @@ describe("loader values", () => {
 
   it("a value that is neither bytes nor JSON is a load failure, not a crash", async () => {
     const ns = new Namespace("v", { load: () => () => "a function" });
-    await expect(ns.get("k")).rejects.toBeInstanceOf(LoadFailedError);
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadFailedError);
     const big = new Namespace("v", { load: () => 10n });
-    await expect(big.get("k")).rejects.toBeInstanceOf(LoadFailedError);
+    await expect(big.read("k")).rejects.toBeInstanceOf(LoadFailedError);
     expect(big.stats().items).toBe(0);
   });
 
@@ -77,7 +78,7 @@ describe("loader values", () => {
         return "v";
       },
     });
-    await ns.get("a b/ü");
+    await ns.read("a b/ü");
     expect(seen).toEqual(["a b/ü", "users", false]);
   });
 });
@@ -92,17 +93,17 @@ describe("writes racing a load", () => {
         return calls === 1 ? gate.promise : "fresh";
       },
     });
-    const pending = ns.get("k");
+    const pending = ns.read("k");
     await sleep(1);
     ns.forget("k");
     gate.resolve("stale");
     expect(text((await pending).value)).toBe("stale");
     expect(ns.stats().items).toBe(0);
-    expect(text((await ns.get("k")).value)).toBe("fresh");
+    expect(text((await ns.read("k")).value)).toBe("fresh");
     expect(calls).toBe(2);
   });
 
-  it("a get after forget() starts a new load instead of joining the stale one", async () => {
+  it("a read after forget() starts a new load instead of joining the stale one", async () => {
     const gate = deferred<string>();
     let calls = 0;
     const ns = new Namespace("n", {
@@ -111,54 +112,195 @@ describe("writes racing a load", () => {
         return calls === 1 ? gate.promise : "fresh";
       },
     });
-    const stale = ns.get("k");
+    const stale = ns.read("k");
     await sleep(1);
     ns.forget("k");
-    expect(text((await ns.get("k")).value)).toBe("fresh");
+    expect(text((await ns.read("k")).value)).toBe("fresh");
     gate.resolve("stale");
     await stale;
-    expect(text((await ns.get("k")).value)).toBe("fresh");
+    expect(text((await ns.read("k")).value)).toBe("fresh");
   });
 
-  it("set() during an in-flight load: the PUT value wins over the load's", async () => {
+  it("a write during an in-flight load: the written value wins over the load's", async () => {
     const gate = deferred<string>();
     const ns = new Namespace("n", { load: () => gate.promise });
-    const pending = ns.get("k");
+    const pending = ns.read("k");
     await sleep(1);
-    ns.set("k", utf8("put"));
+    await ns.write("k", utf8("put"));
     gate.resolve("loaded");
     await pending;
-    expect(text((await ns.get("k")).value)).toBe("put");
+    expect(text((await ns.read("k")).value)).toBe("put");
   });
 
   it("forget() says whether there was anything to drop", async () => {
     const ns = new Namespace("n", { load: () => "v" });
     expect(ns.forget("k")).toBe(false);
-    await ns.get("k");
+    await ns.read("k");
     expect(ns.forget("k")).toBe(true);
     expect(ns.forget("k")).toBe(false);
+  });
+});
+
+describe("write", () => {
+  /** Node "self" in a cluster of self, b and c; key "mine" is self's, every other key is b's. */
+  function cluster(options: { maxBytes?: number; hotTtlMs?: number } = {}) {
+    const fake = new FakeCluster({
+      owners: (key) => (key === "mine" ? "self" : "b"),
+      members: ["self", "b", "c"],
+    });
+    let loads = 0;
+    const ns = new Namespace(
+      "n",
+      {
+        ...options,
+        load: (key) => {
+          loads++;
+          return `loaded ${key}`;
+        },
+      },
+      fake,
+    );
+    return { ns, fake, loads: () => loads };
+  }
+
+  it("at the owner: stores the value and purges every other member", async () => {
+    const { ns, fake, loads } = cluster();
+    expect(await ns.write("mine", utf8("put"))).toEqual([]);
+    expect(fake.purges).toEqual([{ peers: ["b", "c"], namespace: "n", key: "mine" }]);
+    expect(fake.writes).toEqual([]);
+    expect(text((await ns.read("mine")).value)).toBe("put");
+    expect(loads()).toBe(0);
+    expect(ns.stats()).toMatchObject({ items: 1, hotItems: 0 });
+  });
+
+  it("at the owner: resolves with the members whose copy could not be purged", async () => {
+    const { ns, fake } = cluster();
+    fake.script("c", { fail: unreachable() });
+    expect(await ns.write("mine", utf8("put"))).toEqual(["c"]);
+    expect(text((await ns.read("mine")).value)).toBe("put");
+  });
+
+  it("at a non-owner: relays to the owner, keeps nothing here, and returns the owner's purge failures", async () => {
+    const { ns, fake } = cluster();
+    fake.script("b", { purgeFailures: ["c"] });
+    expect(await ns.write("k", utf8("put"), { ttlMs: 5_000 })).toEqual(["c"]);
+    expect(fake.writes).toEqual([{ owner: "b", namespace: "n", key: "k", value: utf8("put"), ttlMs: 5_000 }]);
+    expect(fake.purges).toEqual([]); // the owner purges, not the relaying node
+    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 0 });
+  });
+
+  it("at a non-owner: the owner's error answer is thrown", async () => {
+    const { ns, fake } = cluster();
+    fake.script("b", { fail: new PayloadTooLargeError("too big for b") });
+    await expect(ns.write("k", utf8("put"))).rejects.toThrow("too big for b");
+    expect(fake.purges).toEqual([]);
+    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 0 });
+  });
+
+  it("owner unreachable: applied here as a hot copy, the others purged, the owner named first", async () => {
+    const { ns, fake, loads } = cluster();
+    fake.script("b", { fail: unreachable() });
+    fake.script("c", { fail: unreachable() });
+    expect(await ns.write("k", utf8("put"))).toEqual(["b", "c"]);
+    expect(fake.purges).toEqual([{ peers: ["c"], namespace: "n", key: "k" }]);
+    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 1 });
+    expect(text((await ns.read("k")).value)).toBe("put");
+    expect(fake.callsTo("b")).toBe(0);
+    expect(loads()).toBe(0);
+  });
+
+  it("owner unreachable, a delete: the local copies are dropped, the others purged, the owner named", async () => {
+    const { ns, fake } = cluster();
+    await ns.read("k"); // a hot copy of b's answer
+    expect(ns.stats().hotItems).toBe(1);
+    fake.script("b", { fail: unreachable(false) });
+    expect(await ns.write("k", undefined)).toEqual(["b"]);
+    expect(fake.writes.map((w) => w.value)).toEqual([undefined]);
+    expect(fake.purges).toEqual([{ peers: ["c"], namespace: "n", key: "k" }]);
+    expect(ns.stats().hotItems).toBe(0);
+  });
+
+  it("here on a non-owner: applied as a hot copy without asking the owner, and the others purged", async () => {
+    const { ns, fake } = cluster({ hotTtlMs: 30 });
+    expect(await ns.write("k", utf8("detour"), { here: true })).toEqual([]);
+    expect(fake.writes).toEqual([]);
+    expect(fake.purges).toEqual([{ peers: ["b", "c"], namespace: "n", key: "k" }]);
+    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 1 });
+    expect(text((await ns.read("k", { here: true })).value)).toBe("detour");
+    await sleep(70); // past hotTtlMs
+    expect(text((await ns.read("k")).value)).toBe("b:k");
+  });
+
+  it("here on a non-owner replaces a hot copy it already had", async () => {
+    const { ns } = cluster();
+    await ns.read("k");
+    await ns.write("k", utf8("detour"), { here: true });
+    expect(text((await ns.read("k")).value)).toBe("detour");
+  });
+
+  it("at the owner, a value larger than maxBytes: PayloadTooLargeError, nothing stored, nobody purged", async () => {
+    const { ns, fake } = cluster({ maxBytes: 50 });
+    await expect(ns.write("mine", new Uint8Array(60))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    expect(fake.purges).toEqual([]);
+    expect(ns.stats().items).toBe(0);
+  });
+
+  it("a delete at the owner drops the stored value and purges the others; the next read loads", async () => {
+    const { ns, fake, loads } = cluster();
+    await ns.write("mine", utf8("put"));
+    expect(await ns.write("mine", undefined)).toEqual([]);
+    expect(fake.purges.map((p) => p.key)).toEqual(["mine", "mine"]);
+    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 0 });
+    expect(text((await ns.read("mine")).value)).toBe("loaded mine");
+    expect(loads()).toBe(1);
+  });
+
+  it("a delete here drops the hot copy; the next read asks the owner again", async () => {
+    const { ns, fake } = cluster();
+    fake.script("b", { answer: () => found("owned") });
+    await ns.read("k");
+    expect(await ns.write("k", undefined, { here: true })).toEqual([]);
+    expect(ns.stats().hotItems).toBe(0);
+    await ns.read("k");
+    expect(fake.callsTo("b")).toBe(2);
+  });
+
+  it("a delete during a load at the owner: the load's answer is not stored", async () => {
+    const gate = deferred<string>();
+    const fake = new FakeCluster();
+    let calls = 0;
+    const ns = new Namespace("n", { load: () => (++calls === 1 ? gate.promise : "fresh") }, fake);
+    const pending = ns.read("k");
+    await sleep(1);
+    await ns.write("k", undefined);
+    gate.resolve("stale");
+    expect(text((await pending).value)).toBe("stale");
+    expect(ns.stats().items).toBe(0);
+    expect(text((await ns.read("k")).value)).toBe("fresh");
   });
 });
 
 describe("byte budget", () => {
   it("holds at most maxBytes, evicting least recently used entries, and counts evictions", async () => {
     const ns = new Namespace("n", { maxBytes: 100, load: () => "x".repeat(18) }); // 2-byte keys: 20 bytes each
-    for (let i = 0; i < 5; i++) await ns.get(`k${i}`);
+    for (let i = 0; i < 5; i++) await ns.read(`k${i}`);
     expect(ns.stats()).toMatchObject({ items: 5, bytes: 100, evictions: 0 });
-    await ns.get("k0"); // most recently used now
-    await ns.get("k5");
+    await ns.read("k0"); // most recently used now
+    await ns.read("k5");
     expect(ns.stats()).toMatchObject({ items: 5, bytes: 100, evictions: 1, maxBytes: 100 });
     const before = ns.stats().loads;
-    await ns.get("k0");
+    await ns.read("k0");
     expect(ns.stats().loads).toBe(before); // k0 survived
-    await ns.get("k1");
+    await ns.read("k1");
     expect(ns.stats().loads).toBe(before + 1); // k1 was the one evicted
   });
 
-  it("a PUT larger than the whole budget is refused", () => {
+  it("a written value larger than the whole budget is refused", async () => {
     const ns = new Namespace("n", { maxBytes: 50, load: () => "v" });
-    expect(ns.set("k", new Uint8Array(50))).toBe(false);
-    expect(ns.set("k", new Uint8Array(49))).toBe(true);
+    await expect(ns.write("k", new Uint8Array(50))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    expect(ns.stats().items).toBe(0);
+    expect(await ns.write("k", new Uint8Array(49))).toEqual([]);
+    expect(ns.stats()).toMatchObject({ items: 1, bytes: 50 });
   });
 
   it("a loaded value larger than the budget is answered but not stored", async () => {
@@ -170,9 +312,9 @@ describe("byte budget", () => {
         return "x".repeat(100);
       },
     });
-    expect((await ns.get("k")).value?.byteLength).toBe(100);
+    expect((await ns.read("k")).value?.byteLength).toBe(100);
     expect(ns.stats().bytes).toBe(0);
-    await ns.get("k");
+    await ns.read("k");
     expect(calls).toBe(2);
   });
 });
@@ -191,16 +333,14 @@ describe("stats", () => {
         return "value"; // 5 bytes
       },
     });
-    ns.countGet();
-    ns.countGet();
-    await Promise.all([ns.get("a"), ns.get("a"), ns.get("a")]); // 3 misses, 1 load, 2 deduplicated
-    await ns.get("a"); // hit
-    await ns.get("none"); // miss, load
-    await ns.get("none"); // hit (remembered)
-    await expect(ns.get("bad")).rejects.toThrow(); // miss, load, error
-    await expect(ns.get("slow")).rejects.toThrow(); // miss, load, timeout
+    await Promise.all([ns.read("a"), ns.read("a"), ns.read("a")]); // 3 misses, 1 load, 2 deduplicated
+    await ns.read("a"); // hit
+    await ns.read("none"); // miss, load
+    await ns.read("none"); // hit (remembered)
+    await expect(ns.read("bad")).rejects.toThrow(); // miss, load, error
+    await expect(ns.read("slow")).rejects.toThrow(); // miss, load, timeout
     expect(ns.stats()).toEqual({
-      gets: 2,
+      gets: 8,
       hits: 2,
       misses: 6,
       loads: 4,
@@ -218,6 +358,16 @@ describe("stats", () => {
       hotItems: 0,
       hotBytes: 0,
     });
+  });
+});
+
+describe("gets", () => {
+  it("counts every read and every key of a readMany, duplicates included", async () => {
+    const ns = new Namespace("n", { load: (key) => key });
+    await ns.read("a");
+    await ns.read("a", { here: true });
+    await Promise.all(ns.readMany(["a", "b", "b"]));
+    expect(ns.stats()).toMatchObject({ gets: 5, hits: 2, misses: 3, loads: 2, loadsDeduplicated: 1 });
   });
 });
 

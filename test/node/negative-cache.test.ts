@@ -22,15 +22,15 @@ describe("negative caching", () => {
     const { ns, calls } = absent();
     expect(ns.negativeTtlMs).toBeGreaterThan(0);
     expect(ns.negativeTtlMs).toBeLessThanOrEqual(10_000);
-    await ns.get("missing");
-    await ns.get("missing");
+    await ns.read("missing");
+    await ns.read("missing");
     expect(calls()).toBe(1);
   });
 
-  it("a second get of an absent key answers 'no such key' without calling the loader", async () => {
+  it("a second read of an absent key answers 'no such key' without calling the loader", async () => {
     const { ns, calls } = absent({ negativeTtlMs: 10_000 });
-    const first = await ns.get("missing");
-    const second = await ns.get("missing");
+    const first = await ns.read("missing");
+    const second = await ns.read("missing");
     expect(first.value).toBeUndefined();
     expect(second.value).toBeUndefined();
     expect(calls()).toBe(1);
@@ -38,53 +38,53 @@ describe("negative caching", () => {
   });
 
   it("remembers it for negativeTtlMs only, then asks the loader again", async () => {
-    // 300 ms: the second get lands within it even on a stalled machine; 600 ms is surely past it.
+    // 300 ms: the second read lands within it even on a stalled machine; 600 ms is surely past it.
     const { ns, calls } = absent({ negativeTtlMs: 300 });
-    await ns.get("missing");
-    await ns.get("missing");
+    await ns.read("missing");
+    await ns.read("missing");
     expect(calls()).toBe(1);
     await sleep(600);
-    await ns.get("missing");
+    await ns.read("missing");
     expect(calls()).toBe(2);
   });
 
   it("a remembered 'no such key' reports the negative TTL it has left", async () => {
     const { ns } = absent({ negativeTtlMs: 5_000 });
-    await ns.get("missing");
-    const { value, ttlMs } = await ns.get("missing");
+    await ns.read("missing");
+    const { value, ttlMs } = await ns.read("missing");
     expect(value).toBeUndefined();
     expect(ttlMs).toBeGreaterThan(4_000);
     expect(ttlMs).toBeLessThanOrEqual(5_000);
   });
 
-  it("negativeTtlMs 0 turns it off: every get calls the loader", async () => {
+  it("negativeTtlMs 0 turns it off: every read calls the loader", async () => {
     const { ns, calls } = absent({ negativeTtlMs: 0 });
-    for (let i = 0; i < 5; i++) expect((await ns.get("missing")).value).toBeUndefined();
+    for (let i = 0; i < 5; i++) expect((await ns.read("missing")).value).toBeUndefined();
     expect(calls()).toBe(5);
     expect(ns.stats().items).toBe(0);
   });
 
   it("is per key", async () => {
     const { ns, calls } = absent({ negativeTtlMs: 10_000 });
-    await ns.get("a");
-    await ns.get("b");
-    await ns.get("a");
+    await ns.read("a");
+    await ns.read("b");
+    await ns.read("a");
     expect(calls()).toBe(2);
   });
 
-  it("a PUT replaces a remembered 'no such key' at once", async () => {
+  it("a write replaces a remembered 'no such key' at once", async () => {
     const { ns, calls } = absent({ negativeTtlMs: 10_000 });
-    await ns.get("k");
-    ns.set("k", new Uint8Array([1, 2, 3]));
-    expect((await ns.get("k")).value).toEqual(new Uint8Array([1, 2, 3]));
+    await ns.read("k");
+    await ns.write("k", new Uint8Array([1, 2, 3]));
+    expect((await ns.read("k")).value).toEqual(new Uint8Array([1, 2, 3]));
     expect(calls()).toBe(1);
   });
 
-  it("forget drops a remembered 'no such key', so the next get asks the loader", async () => {
+  it("forget drops a remembered 'no such key', so the next read asks the loader", async () => {
     const { ns, calls } = absent({ negativeTtlMs: 10_000 });
-    await ns.get("k");
+    await ns.read("k");
     expect(ns.forget("k")).toBe(true);
-    await ns.get("k");
+    await ns.read("k");
     expect(calls()).toBe(2);
   });
 
@@ -97,12 +97,12 @@ describe("negative caching", () => {
         throw new Error("down");
       },
     });
-    await expect(ns.get("k")).rejects.toThrow("down");
-    await expect(ns.get("k")).rejects.toThrow("down");
+    await expect(ns.read("k")).rejects.toThrow("down");
+    await expect(ns.read("k")).rejects.toThrow("down");
     expect(calls).toBe(2);
   });
 
-  it("concurrent gets of an absent key share one loader call", async () => {
+  it("concurrent reads of an absent key share one loader call", async () => {
     let calls = 0;
     const ns = new Namespace("n", {
       negativeTtlMs: 0,
@@ -112,7 +112,7 @@ describe("negative caching", () => {
         return undefined;
       },
     });
-    const results = await Promise.all(Array.from({ length: 20 }, () => ns.get("missing")));
+    const results = await Promise.all(Array.from({ length: 20 }, () => ns.read("missing")));
     for (const result of results) expect(result.value).toBeUndefined();
     expect(calls).toBe(1);
   });

@@ -69,11 +69,11 @@ describe("origin answers", () => {
 });
 
 describe("through a namespace", () => {
-  it("200 is served and cached: one origin request for two gets", async () => {
+  it("200 is served and cached: one origin request for two reads", async () => {
     const urls = origin(200, "from origin");
     const ns = new Namespace("users", { load: httpOriginLoader(`${ORIGIN}/users/{key}`) });
     for (let i = 0; i < 2; i++) {
-      expect(Buffer.from((await ns.get("42")).value as Uint8Array).toString()).toBe("from origin");
+      expect(Buffer.from((await ns.read("42")).value as Uint8Array).toString()).toBe("from origin");
     }
     expect(urls).toEqual([`${ORIGIN}/users/42`]);
   });
@@ -84,23 +84,23 @@ describe("through a namespace", () => {
       load: httpOriginLoader(`${ORIGIN}/users/{key}`),
       negativeTtlMs: 10_000,
     });
-    expect((await ns.get("missing")).value).toBeUndefined();
-    expect((await ns.get("missing")).value).toBeUndefined();
+    expect((await ns.read("missing")).value).toBeUndefined();
+    expect((await ns.read("missing")).value).toBeUndefined();
     expect(urls).toHaveLength(1);
   });
 
   it("500 is a LoadFailedError, not cached", async () => {
     const urls = origin(500, "boom");
     const ns = new Namespace("users", { load: httpOriginLoader(`${ORIGIN}/users/{key}`) });
-    await expect(ns.get("k")).rejects.toBeInstanceOf(LoadFailedError);
-    await expect(ns.get("k")).rejects.toThrow("HTTP 500");
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadFailedError);
+    await expect(ns.read("k")).rejects.toThrow("HTTP 500");
     expect(urls).toHaveLength(2);
   });
 
   it("a network error is a LoadFailedError", async () => {
     server.use(http.get(`${ORIGIN}/*`, () => HttpResponse.error()));
     const ns = new Namespace("users", { load: httpOriginLoader(`${ORIGIN}/users/{key}`) });
-    await expect(ns.get("k")).rejects.toBeInstanceOf(LoadFailedError);
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadFailedError);
   });
 
   it("a hanging origin: LoadTimeoutError, and the load's signal aborts the request", async () => {
@@ -121,7 +121,7 @@ describe("through a namespace", () => {
       load: httpOriginLoader(`${ORIGIN}/users/{key}`),
       loadTimeoutMs: 1_000,
     });
-    await expect(ns.get("k")).rejects.toBeInstanceOf(LoadTimeoutError);
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadTimeoutError);
     await delay(10);
     expect(requests).toBe(1);
     expect(requestAborted).toBe(true);

@@ -20,7 +20,7 @@ function deferred<T>() {
 }
 
 describe("Namespace singleflight", () => {
-  it("100 concurrent gets of one cold key make exactly one loader call, and all get the same value", async () => {
+  it("100 concurrent reads of one cold key make exactly one loader call, and all get the same value", async () => {
     let calls = 0;
     const ns = new Namespace("users", {
       load: async (key) => {
@@ -29,16 +29,16 @@ describe("Namespace singleflight", () => {
         return `value of ${key} #${calls}`;
       },
     });
-    const results = await Promise.all(Array.from({ length: 100 }, () => ns.get("cold")));
+    const results = await Promise.all(Array.from({ length: 100 }, () => ns.read("cold")));
     expect(calls).toBe(1);
     for (const result of results) expect(text(result.value)).toBe("value of cold #1");
     expect(ns.stats()).toMatchObject({ loads: 1, misses: 100, loadsDeduplicated: 99 });
     // The answer is now cached: no further call.
-    expect(text((await ns.get("cold")).value)).toBe("value of cold #1");
+    expect(text((await ns.read("cold")).value)).toBe("value of cold #1");
     expect(calls).toBe(1);
   });
 
-  it("concurrent gets of different keys load each key once", async () => {
+  it("concurrent reads of different keys load each key once", async () => {
     const calls = new Map<string, number>();
     const ns = new Namespace("users", {
       load: async (key) => {
@@ -48,7 +48,7 @@ describe("Namespace singleflight", () => {
       },
     });
     const keys = Array.from({ length: 300 }, (_, i) => `k${i % 30}`);
-    const results = await Promise.all(keys.map((key) => ns.get(key)));
+    const results = await Promise.all(keys.map((key) => ns.read(key)));
     results.forEach((result, i) => {
       expect(text(result.value)).toBe(keys[i]);
     });
@@ -56,7 +56,7 @@ describe("Namespace singleflight", () => {
     for (const count of calls.values()) expect(count).toBe(1);
   });
 
-  it("a loader that throws: every waiter gets the same LoadFailedError, nothing is cached, the next get loads again", async () => {
+  it("a loader that throws: every waiter gets the same LoadFailedError, nothing is cached, the next read loads again", async () => {
     let calls = 0;
     const ns = new Namespace("users", {
       load: async () => {
@@ -66,7 +66,7 @@ describe("Namespace singleflight", () => {
         return "recovered";
       },
     });
-    const settled = await Promise.allSettled(Array.from({ length: 50 }, () => ns.get("k")));
+    const settled = await Promise.allSettled(Array.from({ length: 50 }, () => ns.read("k")));
     expect(calls).toBe(1);
     const reasons = settled.map((s) => {
       expect(s.status).toBe("rejected");
@@ -80,7 +80,7 @@ describe("Namespace singleflight", () => {
     expect(new Set(reasons).size).toBe(1);
     expect(ns.stats()).toMatchObject({ loadErrors: 1, items: 0, bytes: 0 });
 
-    expect(text((await ns.get("k")).value)).toBe("recovered");
+    expect(text((await ns.read("k")).value)).toBe("recovered");
     expect(calls).toBe(2);
   });
 
@@ -90,14 +90,14 @@ describe("Namespace singleflight", () => {
         throw new Error("sync failure");
       },
     });
-    await expect(sync.get("k")).rejects.toThrow(new LoadFailedError("sync failure"));
+    await expect(sync.read("k")).rejects.toThrow(new LoadFailedError("sync failure"));
     const odd = new Namespace("b", {
       load: async () => {
         throw "a string";
       },
     });
-    await expect(odd.get("k")).rejects.toBeInstanceOf(LoadFailedError);
-    await expect(odd.get("k")).rejects.toThrow("a string");
+    await expect(odd.read("k")).rejects.toBeInstanceOf(LoadFailedError);
+    await expect(odd.read("k")).rejects.toThrow("a string");
   });
 
   it("a loader that hangs past loadTimeoutMs: LoadTimeoutError for every waiter, its signal aborts, nothing is cached", async () => {
@@ -112,7 +112,7 @@ describe("Namespace singleflight", () => {
         return new Promise(() => {}); // never settles, ignores its signal
       },
     });
-    const settled = await Promise.allSettled(Array.from({ length: 20 }, () => ns.get("slow")));
+    const settled = await Promise.allSettled(Array.from({ length: 20 }, () => ns.read("slow")));
     expect(calls).toBe(1);
     for (const s of settled) {
       expect(s.status).toBe("rejected");
@@ -123,7 +123,7 @@ describe("Namespace singleflight", () => {
     expect(signals[0]?.aborted).toBe(true);
     expect(ns.stats()).toMatchObject({ loadTimeouts: 1, loadErrors: 0, items: 0 });
 
-    expect(text((await ns.get("slow")).value)).toBe("second time lucky");
+    expect(text((await ns.read("slow")).value)).toBe("second time lucky");
     expect(calls).toBe(2);
     expect(signals[1]?.aborted).toBe(false);
   });
@@ -140,7 +140,7 @@ describe("Namespace singleflight", () => {
           });
         }),
     });
-    await expect(ns.get("k")).rejects.toBeInstanceOf(LoadTimeoutError);
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadTimeoutError);
     expect(abortedAfterStart).toBe(true);
   });
 });

@@ -1,10 +1,10 @@
-/** Namespace TTLs: per namespace with jitter, per entry (PUT) exactly, and 0 for no expiry. */
+/** Namespace TTLs: per namespace with jitter, per entry (a write) exactly, and 0 for no expiry. */
 import { describe, expect, it } from "vitest";
 import { Namespace } from "../../node/namespace.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
-/** Long enough for a check right after a load or PUT to land within it under load; and surely past it. */
+/** Long enough for a check right after a load or write to land within it under load; and surely past it. */
 const TTL_MS = 300;
 const PAST_TTL_MS = 2 * TTL_MS;
 
@@ -23,13 +23,13 @@ function counting(options: { ttlMs?: number; ttlJitter?: number }) {
 }
 
 describe("namespace TTL", () => {
-  it("a loaded entry expires after ttlMs and the next get loads it again", async () => {
+  it("a loaded entry expires after ttlMs and the next read loads it again", async () => {
     const { ns, calls } = counting({ ttlMs: TTL_MS, ttlJitter: 0 });
-    await ns.get("k");
-    await ns.get("k");
+    await ns.read("k");
+    await ns.read("k");
     expect(calls.get("k")).toBe(1);
     await sleep(PAST_TTL_MS);
-    const again = await ns.get("k");
+    const again = await ns.read("k");
     expect(Buffer.from(again.value as Uint8Array).toString()).toBe("k#2");
     expect(calls.get("k")).toBe(2);
   });
@@ -37,10 +37,10 @@ describe("namespace TTL", () => {
   it("ttlMs 0 (the default) keeps entries until evicted", async () => {
     const { ns, calls } = counting({});
     expect(ns.ttlMs).toBe(0);
-    const first = await ns.get("k");
+    const first = await ns.read("k");
     expect(first.ttlMs).toBe(Number.POSITIVE_INFINITY);
     await sleep(50);
-    const hit = await ns.get("k");
+    const hit = await ns.read("k");
     expect(hit.ttlMs).toBe(Number.POSITIVE_INFINITY);
     expect(calls.get("k")).toBe(1);
   });
@@ -50,9 +50,9 @@ describe("namespace TTL", () => {
     const ttlJitter = 0.2;
     const { ns } = counting({ ttlMs, ttlJitter });
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
-    await Promise.all(keys.map((key) => ns.get(key)));
-    // A second get is a hit and reports the time the stored entry has left.
-    const left = await Promise.all(keys.map(async (key) => (await ns.get(key)).ttlMs));
+    await Promise.all(keys.map((key) => ns.read(key)));
+    // A second read is a hit and reports the time the stored entry has left.
+    const left = await Promise.all(keys.map(async (key) => (await ns.read(key)).ttlMs));
     const slackMs = 5_000; // time passed since the loads, generously
     for (const ms of left) {
       expect(ms).toBeGreaterThanOrEqual((1 - ttlJitter) * ttlMs - slackMs);
@@ -66,9 +66,9 @@ describe("namespace TTL", () => {
   it("with ttlJitter 0 every entry gets the full ttlMs", async () => {
     const { ns } = counting({ ttlMs: 100_000, ttlJitter: 0 });
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
-    await Promise.all(keys.map((key) => ns.get(key)));
+    await Promise.all(keys.map((key) => ns.read(key)));
     for (const key of keys) {
-      const { ttlMs } = await ns.get(key);
+      const { ttlMs } = await ns.read(key);
       expect(ttlMs).toBeGreaterThan(95_000);
       expect(ttlMs).toBeLessThanOrEqual(100_000);
     }
@@ -77,10 +77,10 @@ describe("namespace TTL", () => {
   it("a fresh load answers with the TTL it was stored with, so copies elsewhere cannot outlive it", async () => {
     const ttlMs = 100_000;
     const { ns } = counting({ ttlMs, ttlJitter: 0.5 });
-    const loaded = await ns.get("k");
+    const loaded = await ns.read("k");
     expect(loaded.ttlMs).toBeGreaterThanOrEqual(0.5 * ttlMs);
     expect(loaded.ttlMs).toBeLessThanOrEqual(ttlMs);
-    const hit = await ns.get("k");
+    const hit = await ns.read("k");
     expect(hit.ttlMs).toBeLessThanOrEqual(loaded.ttlMs);
     expect(hit.ttlMs).toBeGreaterThan(loaded.ttlMs - 5_000);
   });
@@ -94,47 +94,47 @@ describe("namespace TTL", () => {
   });
 });
 
-describe("PUT TTL", () => {
+describe("write TTL", () => {
   // Long TTLs: a second of slack for a stalled machine is still a small part of
   // the range jitter would spread them over, so jitter could not go unnoticed.
   it("an explicit TTL is applied exactly, without jitter", async () => {
     const { ns } = counting({ ttlMs: 1_000_000, ttlJitter: 0.5 });
-    ns.set("k", utf8("put"), 600_000);
-    const { ttlMs } = await ns.get("k");
+    await ns.write("k", utf8("put"), { ttlMs: 600_000 });
+    const { ttlMs } = await ns.read("k");
     expect(ttlMs).toBeGreaterThan(599_000);
     expect(ttlMs).toBeLessThanOrEqual(600_000);
   });
 
   it("without a TTL it takes the namespace's ttlMs, without jitter", async () => {
     const { ns } = counting({ ttlMs: 1_000_000, ttlJitter: 0.5 });
-    ns.set("k", utf8("put"));
-    const { ttlMs } = await ns.get("k");
+    await ns.write("k", utf8("put"));
+    const { ttlMs } = await ns.read("k");
     expect(ttlMs).toBeGreaterThan(999_000);
     expect(ttlMs).toBeLessThanOrEqual(1_000_000);
   });
 
   it("a TTL of 0 keeps the entry without expiry even when the namespace has a TTL", async () => {
     const { ns } = counting({ ttlMs: 30 });
-    ns.set("k", utf8("put"), 0);
+    await ns.write("k", utf8("put"), { ttlMs: 0 });
     await sleep(70);
-    const { value, ttlMs } = await ns.get("k");
+    const { value, ttlMs } = await ns.read("k");
     expect(Buffer.from(value as Uint8Array).toString()).toBe("put");
     expect(ttlMs).toBe(Number.POSITIVE_INFINITY);
   });
 
-  it("a PUT value expires after its TTL and the loader answers again", async () => {
+  it("a written value expires after its TTL and the loader answers again", async () => {
     const { ns, calls } = counting({});
-    ns.set("k", utf8("put"), TTL_MS);
-    expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("put");
+    await ns.write("k", utf8("put"), { ttlMs: TTL_MS });
+    expect(Buffer.from((await ns.read("k")).value as Uint8Array).toString()).toBe("put");
     expect(calls.get("k")).toBeUndefined();
     await sleep(PAST_TTL_MS);
-    expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("k#1");
+    expect(Buffer.from((await ns.read("k")).value as Uint8Array).toString()).toBe("k#1");
   });
 
-  it("a PUT replaces a loaded value", async () => {
+  it("a write replaces a loaded value", async () => {
     const { ns } = counting({});
-    await ns.get("k");
-    ns.set("k", utf8("put"));
-    expect(Buffer.from((await ns.get("k")).value as Uint8Array).toString()).toBe("put");
+    await ns.read("k");
+    await ns.write("k", utf8("put"));
+    expect(Buffer.from((await ns.read("k")).value as Uint8Array).toString()).toBe("put");
   });
 });

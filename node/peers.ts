@@ -1,0 +1,66 @@
+/**
+ * What a namespace needs from the rest of the cluster to own a read end to
+ * end: who owns a key (`Placement`) and how to ask another node (`Peers`).
+ * The node wires real implementations; a node alone needs neither.
+ */
+import type { BurrowError } from "../shared/errors.js";
+import type { Lookup } from "../shared/protocol.js";
+
+export type { Lookup } from "../shared/protocol.js";
+
+/** Who owns what, as this node sees it now (the member list may change between calls). */
+export interface Placement {
+  /** This node's id. */
+  readonly self: string;
+  /** The id of the member that owns `key`. */
+  ownerOf(key: string): string;
+  /** Every other member, for purges. */
+  others(): string[];
+}
+
+/** Requests to other nodes. Each call throws `OwnerUnreachableError` when its target gave no answer. */
+export interface Peers {
+  /**
+   * Many keys of one namespace from their owner, in one request, served
+   * where they land. One answer per key: a lookup or the error for that key.
+   * An error answer for the whole request (unknown namespace, ...) is thrown.
+   */
+  getMany(owner: string, namespace: string, keys: readonly string[]): Promise<(Lookup | BurrowError)[]>;
+  /**
+   * Relays a write (a value, or `undefined` to delete) to the key's owner,
+   * which applies it and purges the other copies. Resolves with the ids of
+   * the peers whose copy could not be purged; an error answer is thrown.
+   */
+  write(
+    owner: string,
+    namespace: string,
+    key: string,
+    value: Uint8Array | undefined,
+    ttlMs: number | undefined,
+  ): Promise<string[]>;
+  /** Drops the copies of `key` on every listed peer; resolves with the ids that could not be reached. */
+  purge(peers: readonly string[], namespace: string, key: string): Promise<string[]>;
+}
+
+/** A cluster of one: every key is this node's, there is nobody to ask. */
+export function alone(self = "self"): { placement: Placement; peers: Peers } {
+  const nobody = (): never => {
+    throw new OwnerUnreachableError("a node alone has no peers", { attempted: false });
+  };
+  return {
+    placement: { self, ownerOf: () => self, others: () => [] },
+    peers: { getMany: async () => nobody(), write: async () => nobody(), purge: async () => [] },
+  };
+}
+
+/** Thrown by `Peers` when the target could not be reached, so the node serves the key itself. */
+export class OwnerUnreachableError extends Error {
+  override name = "OwnerUnreachableError";
+  /** False when no request was sent because the target was already known to be down. */
+  readonly attempted: boolean;
+
+  constructor(message: string, options: { attempted?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.attempted = options.attempted ?? true;
+  }
+}
