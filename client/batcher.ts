@@ -1,8 +1,10 @@
 /**
  * Auto-batching: gets for the same node and namespace issued in the same
- * turn of the event loop go out as one batch request; a lone get goes out as
- * a plain GET. A batch that reaches `maxBatchKeys` is sent at once and the
- * next gets start another. Gets of one key in one batch share its slot.
+ * turn of the event loop go out as one read (`BURROW.MGET`). A batch that
+ * reaches `maxBatchKeys` is sent at once and the next gets start another.
+ * Gets of one key in one batch share its slot. Each key is answered as soon
+ * as the node has it: keys the node is still loading are asked for again
+ * without holding back the others.
  *
  * Detours (see `Attempt`) and other gets for one node go out as separate
  * batches: only the keys whose owner is out are to be served where they
@@ -12,8 +14,7 @@
  * get in it fails with the same AttemptError and moves on to its own next
  * node, so one dead node fails no get.
  */
-import { AbortedError, errorFromBody, UnavailableError } from "../shared/errors.js";
-import { BATCH_NOT_FOUND, BATCH_VALUE, type BatchResult } from "../shared/protocol.js";
+import { AbortedError, BurrowError, UnavailableError } from "../shared/errors.js";
 import { type Attempt, AttemptError } from "./failover.js";
 import type { Members, NodeHandle } from "./members.js";
 import type { Requests } from "./requests.js";
@@ -136,35 +137,23 @@ export class Batcher {
       for (const waiter of waiters.values()) settleAll(waiter, undefined, error);
       return;
     }
-    if (waiters.size === 1) return this.sendOne(batch);
     const keys = [...waiters.keys()];
-    this.batches++;
-    this.batchedKeys += keys.length;
-    let results: BatchResult[];
+    if (keys.length > 1) {
+      this.batches++;
+      this.batchedKeys += keys.length;
+    }
+    // A lone get with one caller is cancelled by that caller's signal.
+    const first = waiters.values().next().value as Waiter;
+    const signal = keys.length === 1 && first.next === undefined ? first.signal : undefined;
     try {
-      results = await this.requests.batch(node, namespace, keys, batch.detour);
+      await this.requests.read(node, namespace, keys, batch.detour, signal, (i, outcome) => {
+        const waiter = waiters.get(keys[i] as string) as Waiter;
+        if (outcome instanceof BurrowError) settleAll(waiter, undefined, outcome);
+        else settleAll(waiter, outcome.value, undefined);
+      });
     } catch (err) {
+      // Keys answered before the failure keep their answers (settling twice is a no-op).
       for (const waiter of waiters.values()) settleAll(waiter, undefined, err);
-      return;
-    }
-    for (let i = 0; i < keys.length; i++) {
-      const result = results[i] as BatchResult;
-      const waiter = waiters.get(keys[i] as string) as Waiter;
-      if (result.status === BATCH_VALUE) settleAll(waiter, result.value, undefined);
-      else if (result.status === BATCH_NOT_FOUND) settleAll(waiter, undefined, undefined);
-      else settleAll(waiter, undefined, errorFromBody(500, result.error));
-    }
-  }
-
-  /** A batch of one key is a plain GET, cancelled by its caller's signal when it has one caller. */
-  private async sendOne(batch: PendingBatch): Promise<void> {
-    const [key, waiter] = batch.waiters.entries().next().value as [string, Waiter];
-    const signal = waiter.next === undefined ? waiter.signal : undefined;
-    try {
-      const value = await this.requests.get(batch.node, batch.namespace, key, batch.detour, signal);
-      settleAll(waiter, value, undefined);
-    } catch (err) {
-      settleAll(waiter, undefined, err);
     }
   }
 }

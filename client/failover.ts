@@ -40,9 +40,9 @@ export class AttemptError extends Error {
 
 /**
  * One attempt of a call on one node. `detour` is true when the node is not
- * the key's owner because the owner is out: the request then carries
- * `x-burrow-forwarded`, so the node serves the key itself instead of
- * forwarding it to that owner. The signal is the caller's, if any.
+ * the key's owner because the owner is out: the request then has route
+ * `here`, so the node serves the key itself instead of forwarding it to
+ * that owner. The signal is the caller's, if any.
  */
 export type Attempt<T> = (
   node: NodeHandle,

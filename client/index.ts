@@ -6,12 +6,19 @@
  */
 import { EventEmitter } from "node:events";
 import { normalizeAddresses, parseAddressList } from "../shared/address.js";
-import { AbortedError, BadRequestError, InternalError, UnavailableError } from "../shared/errors.js";
+import {
+  AbortedError,
+  BadRequestError,
+  BurrowError,
+  InternalError,
+  UnavailableError,
+} from "../shared/errors.js";
+import { NodeLinks } from "../shared/node-link.js";
 import { UndiciTransport } from "../shared/transport.js";
 import { assertKey, assertNamespace } from "../shared/validate.js";
 import { Batcher } from "./batcher.js";
 import { type Attempt, Failover } from "./failover.js";
-import { Members } from "./members.js";
+import { Members, type NodeHandle } from "./members.js";
 import { NearCache } from "./near-cache.js";
 import { type BurrowClientOptions, type CallOptions, resolveOptions, type SetOptions } from "./options.js";
 import { Requests } from "./requests.js";
@@ -51,6 +58,7 @@ const utf8 = new TextDecoder();
 
 export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private readonly transport: UndiciTransport;
+  private readonly links: NodeLinks;
   private readonly members: Members;
   private readonly requests: Requests;
   private readonly batcher: Batcher;
@@ -72,8 +80,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const addresses = typeof servers === "string" ? parseAddressList(servers) : normalizeAddresses(servers);
     if (addresses.length === 0) throw new TypeError("BurrowClient needs at least one node address");
     const o = resolveOptions(options);
+    // HTTP carries health probes only; reads and writes go over the links.
     this.transport = new UndiciTransport({
-      connections: o.connections,
+      connections: 1,
       connectTimeoutMs: o.connectTimeoutMs,
       keepAliveTimeoutMs: o.keepAliveTimeoutMs,
       dispatcher: o.dispatcher,
@@ -90,11 +99,21 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       this.emit("nodeDown", id, state === "draining" ? "draining" : "down"),
     );
     this.members.on("up", (id) => this.emit("nodeUp", id));
-    this.requests = new Requests({
-      transport: this.transport,
-      members: this.members,
-      timeoutMs: o.timeoutMs,
+    const members = this.members;
+    this.links = new NodeLinks({
+      health: members.health,
+      suspect: (address) => members.suspect(address),
+      connections: o.connections,
+      connectTimeoutMs: o.connectTimeoutMs,
       authToken: o.authToken,
+    });
+    this.requests = new Requests({
+      links: this.links,
+      members,
+      timeoutMs: o.timeoutMs,
+      pollMs: o.pollMs,
+      loadWaitMs: o.loadWaitMs,
+      isAlive: (address) => members.isAlive(address),
     });
     this.batcher = new Batcher(this.requests, this.members, o.maxBatchKeys);
     this.failover = new Failover(this.members, {
@@ -105,7 +124,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     });
     this.readAttempt = o.batching
       ? this.batcher.get
-      : (node, namespace, key, detour, signal) => this.requests.get(node, namespace, key, detour, signal);
+      : (node, namespace, key, detour, signal) => this.readAlone(node, namespace, key, detour, signal);
     if (o.nearCache !== undefined) {
       // A write's tombstone must outlive every get that began before the write.
       const longestCallMs = o.probeTimeoutMs + (o.retries + 1) * (o.timeoutMs + o.maxBackoffMs);
@@ -225,6 +244,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     return {
       ...this.counters,
       purgeFailures: this.requests.purgeFailures,
+      slowAnswers: this.requests.slowAnswers,
       requests: nodes.reduce((sum, node) => sum + node.requests, 0),
       batches: this.batcher.batches,
       batchedKeys: this.batcher.batchedKeys,
@@ -253,8 +273,26 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     this.batcher.close();
     // Members stop first so that sockets closing under probes raise no events.
     this.members.stop();
-    await this.transport.close();
+    await Promise.all([this.transport.close(), this.links.close()]);
     this.near?.clear();
+  }
+
+  /** One get sent on its own (batching off): one key, asked again while the node is still loading it. */
+  private readAlone(
+    node: NodeHandle,
+    namespace: string,
+    key: string,
+    detour: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array | undefined> {
+    return new Promise((resolve, reject) => {
+      this.requests
+        .read(node, namespace, [key], detour, signal, (_, outcome) => {
+          if (outcome instanceof BurrowError) reject(outcome);
+          else resolve(outcome.value);
+        })
+        .catch(reject);
+    });
   }
 
   /** One key through the near cache, then the nodes. The bytes may be shared: callers copy. */

@@ -27,7 +27,7 @@ export class NodeHandle {
   identified = false;
   /** Requests sent to this node (single and batch; probes not counted). */
   requests = 0;
-  /** Requests that got no answer: connection errors, timeouts, 503. */
+  /** Requests that got no answer and moved on: connection errors, timeouts of a node that failed its probe, draining. */
   failures = 0;
 
   /** @param address the base URL requests are sent to, as configured (normalised). */
@@ -144,7 +144,7 @@ export class Members extends EventEmitter<MembersEvents> {
   }
 
   /**
-   * A request to `node` timed out. That alone says nothing of the node: a
+   * A request to the node at `address` timed out. That alone says nothing of the node: a
    * healthy node may be slow to load what it was asked for (a batch waits
    * for its slowest key, queued behind the node's load limit). So its health
    * is probed at once, one probe at a time per node, and only the probe
@@ -153,9 +153,18 @@ export class Members extends EventEmitter<MembersEvents> {
    * the ring after `timeoutsToEject` probe timeouts, without waiting for the
    * next scheduled probe.
    */
-  suspect(node: NodeHandle): void {
+  suspect(address: string): void {
     // A node out of the ring is the scheduled probes' to bring back.
-    if (!this.stopped) this.prober.suspect(node.address);
+    if (!this.stopped) this.prober.suspect(address);
+  }
+
+  /**
+   * Probes the node at `address` now (joining a probe in flight): true when
+   * it answered healthy within the probe deadline.
+   */
+  async isAlive(address: string): Promise<boolean> {
+    if (this.stopped) return false;
+    return (await this.prober.probe(address))?.status === "ok";
   }
 
   /**

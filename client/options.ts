@@ -25,16 +25,34 @@ export interface NearCacheOptions {
 
 export interface BurrowClientOptions {
   /**
-   * Deadline of one attempt, in ms: one get, batch, set or delete sent to one
-   * node, including the node's load from the data source. A call makes at
-   * most `retries + 1` attempts, so it settles within about
-   * `timeoutMs x (retries + 1)` plus backoff. Keep it above your loaders'
-   * usual latency (for a batch: of its slowest key, queued behind the node's
-   * load limit). A timeout does not count against the node by itself: it
-   * triggers a health probe, which decides (see `timeoutsToEject`).
+   * Deadline of one request to a node, in ms: a read round, a set or a
+   * delete. A node answers every read within `pollMs` even while it loads
+   * (keys still loading are reported and asked for again, joining the same
+   * load), so a slow load is waited for and never taken for a dead node.
+   * A request with no answer by then makes the client probe that node at
+   * once: a read whose node answers the probe is asked of it again (a busy
+   * node, not a dead one; bounded by `loadWaitMs`); otherwise, and for
+   * writes, the attempt moves to the next node. So an attempt at a frozen
+   * node costs about `timeoutMs + probeTimeoutMs`.
    * @default 1000
    */
   timeoutMs?: number;
+  /**
+   * How long a node may hold a read before it answers, in ms: keys still
+   * loading by then are answered "pending" and the client asks again at once
+   * (the node joins them to the load in flight). Bounds how long a key still
+   * loading holds back other answers on the same connection.
+   * @default min(250, timeoutMs / 2)
+   */
+  pollMs?: number;
+  /**
+   * Longest a read keeps asking one node about keys it reports still
+   * loading, or again after a timeout the node's probe excused, in ms; then
+   * the keys fail with `LoadTimeoutError`. Nodes end loads at their
+   * `loadTimeoutMs` (5 s by default), so this is only a bound.
+   * @default 60000
+   */
+  loadWaitMs?: number;
   /**
    * Further attempts after one that got no answer (connection refused or
    * dropped, deadline passed, node draining), each on the next distinct node
@@ -93,9 +111,9 @@ export interface BurrowClientOptions {
    */
   nearCache?: NearCacheOptions;
   /**
-   * Sent as `authorization: Bearer <authToken>` on every request but health
-   * probes; needed when the nodes run with an auth token.
-   * @default undefined (no header)
+   * Sent as `AUTH <authToken>` first on every connection to a node (health
+   * probes need none); needed when the nodes run with an auth token.
+   * @default undefined (no AUTH)
    */
   authToken?: string;
   /**
@@ -108,7 +126,6 @@ export interface BurrowClientOptions {
   /**
    * Most keys in one batch request; a batch that fills up is sent at once
    * and the next keys start another. At most 1000 (the nodes' limit).
-   * Note that a batch is answered when its slowest key is loaded.
    * @default 256
    */
   maxBatchKeys?: number;
@@ -119,8 +136,10 @@ export interface BurrowClientOptions {
    */
   virtualNodes?: number;
   /**
-   * Sockets kept open to each node (keep-alive).
-   * @default 16
+   * Redis-protocol connections kept to each node; requests are pipelined on
+   * them (every request of one tick written at once) and each goes to the
+   * connection with the fewest waiting.
+   * @default 4
    */
   connections?: number;
   /**
@@ -130,17 +149,15 @@ export interface BurrowClientOptions {
    */
   connectTimeoutMs?: number;
   /**
-   * How long an idle socket to a node stays open, in ms. Keep it below the
-   * nodes' `keepAliveTimeoutMs` (65 s by default) so that the client, not
-   * the node, closes idle sockets.
+   * How long the idle HTTP socket of health probes stays open, in ms. Keep
+   * it below the nodes' `keepAliveTimeoutMs` (65 s by default) so that the
+   * client, not the node, closes it.
    * @default 30000
    */
   keepAliveTimeoutMs?: number;
   /**
-   * Sends every request through this undici dispatcher instead of one pool
-   * per node: an undici `MockAgent` in unit tests, or a shared `Agent`.
-   * `connections`, `connectTimeoutMs` and `keepAliveTimeoutMs` then do not
-   * apply. `close()` does not close it.
+   * Sends health probes (HTTP) through this undici dispatcher instead of one
+   * pool per node, e.g. a shared `Agent`. `close()` does not close it.
    * @default undefined (one undici Pool per node)
    */
   dispatcher?: Dispatcher;
@@ -164,6 +181,8 @@ export interface SetOptions extends CallOptions {
 /** The options with every default filled in. */
 export interface ResolvedOptions {
   timeoutMs: number;
+  pollMs: number;
+  loadWaitMs: number;
   retries: number;
   minBackoffMs: number;
   maxBackoffMs: number;
@@ -197,8 +216,13 @@ export function resolveOptions(options: BurrowClientOptions): ResolvedOptions {
   if (maxBatchKeys > MAX_BATCH_KEYS) {
     throw new RangeError(`maxBatchKeys must be at most ${MAX_BATCH_KEYS}, got ${maxBatchKeys}`);
   }
+  const pollMs = positive("pollMs", options.pollMs, Math.max(1, Math.min(250, Math.floor(timeoutMs / 2))));
+  if (options.pollMs !== undefined && pollMs >= timeoutMs)
+    throw new RangeError(`pollMs (${pollMs}) must be below timeoutMs (${timeoutMs})`);
   return {
     timeoutMs,
+    pollMs,
+    loadWaitMs: positive("loadWaitMs", options.loadWaitMs, 60_000),
     retries: whole("retries", options.retries, 2),
     minBackoffMs,
     maxBackoffMs: Math.max(minBackoffMs, whole("maxBackoffMs", options.maxBackoffMs, 50)),
@@ -212,7 +236,7 @@ export function resolveOptions(options: BurrowClientOptions): ResolvedOptions {
     maxBatchKeys,
     virtualNodes:
       options.virtualNodes === undefined ? undefined : required("virtualNodes", options.virtualNodes),
-    connections: positive("connections", options.connections, 16),
+    connections: positive("connections", options.connections, 4),
     connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 500),
     keepAliveTimeoutMs: positive("keepAliveTimeoutMs", options.keepAliveTimeoutMs, 30_000),
     dispatcher: options.dispatcher,

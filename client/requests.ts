@@ -1,187 +1,142 @@
 /**
- * The wire to one node: a GET, a batch, a PUT or a DELETE with its deadline,
- * and the bookkeeping every outcome feeds (health, per-node counters). A
- * request that gets no answer throws `AttemptError` (failover moves on); an
- * error answer throws the typed error of the shared table (failover stops).
+ * The client's wire to one node, over the shared node links: a read of some
+ * keys (asked again while the node reports them still loading), a write,
+ * and the bookkeeping every outcome feeds (per-node counters; health is the
+ * links'). A request that gets no answer throws `AttemptError` (failover
+ * moves on); an error answer throws the typed error of the shared table
+ * (failover stops).
  */
-import { deadline } from "../shared/deadline.js";
-import { AbortedError, errorFromResponse, InternalError, UnavailableError } from "../shared/errors.js";
-import {
-  type BatchResult,
-  batchPath,
-  CONTENT_TYPE_BATCH,
-  CONTENT_TYPE_VALUE,
-  decodeBatchResponse,
-  encodeBatchRequest,
-  HEADER_FORWARDED,
-  HEADER_PURGE_FAILED,
-  HEADER_TTL_MS,
-  keyPath,
-} from "../shared/protocol.js";
-import {
-  isConnectionError,
-  isTimeoutError,
-  type Transport,
-  type TransportRequest,
-  type TransportResponse,
-} from "../shared/transport.js";
+import { type BurrowError, LoadTimeoutError, UnavailableError } from "../shared/errors.js";
+import { NoAnswerError, type NodeLinks, PENDING, type ReadOutcome } from "../shared/node-link.js";
+import type { Lookup } from "../shared/protocol.js";
 import { AttemptError } from "./failover.js";
 import type { Members, NodeHandle } from "./members.js";
 
 export interface RequestsOptions {
-  transport: Transport;
+  links: NodeLinks;
   members: Members;
   /** Deadline of one request, in ms. */
   timeoutMs: number;
-  authToken: string | undefined;
+  /** A node answers a read within about this long, keys still loading as pending, ms. */
+  pollMs: number;
+  /** Longest a read keeps asking about keys a node reports still loading, ms. */
+  loadWaitMs: number;
+  /**
+   * Probes a node whose request timed out: true when it answered healthy.
+   * A read then asks the same node again (joining its loads) instead of
+   * sending the keys elsewhere, where they would be loaded a second time.
+   */
+  isAlive(address: string): Promise<boolean>;
 }
-
-/**
- * The value of `x-burrow-forwarded` on a detour (a key sent to a node that
- * is not its owner because the owner is out): the node serves the key
- * itself instead of forwarding it to the owner that did not answer us.
- */
-export const DETOUR = "client-failover";
 
 export class Requests {
   /** Set by close(): failures from then on are the client's own, not the nodes'. */
   closed = false;
   /** Writes whose answer named peers that could not be purged. */
   purgeFailures = 0;
-  private readonly headers: {
-    get: Record<string, string> | undefined;
-    detour: Record<string, string>;
-    batch: Record<string, string>;
-    batchDetour: Record<string, string>;
-  };
+  /** Read requests that timed out at a node that then answered its probe, and were asked again there. */
+  slowAnswers = 0;
 
-  constructor(private readonly options: RequestsOptions) {
-    const auth: Record<string, string> = options.authToken
-      ? { authorization: `Bearer ${options.authToken}` }
-      : {};
-    const batch = { ...auth, "content-type": CONTENT_TYPE_BATCH };
-    this.headers = {
-      get: options.authToken ? auth : undefined,
-      detour: { ...auth, [HEADER_FORWARDED]: DETOUR },
-      batch,
-      batchDetour: { ...batch, [HEADER_FORWARDED]: DETOUR },
-    };
-  }
+  constructor(private readonly options: RequestsOptions) {}
 
-  /** GET one key: its bytes, or undefined for no such key. */
-  async get(
-    node: NodeHandle,
-    namespace: string,
-    key: string,
-    detour: boolean,
-    signal: AbortSignal | undefined,
-  ): Promise<Uint8Array | undefined> {
-    const res = await this.send(
-      node,
-      {
-        method: "GET",
-        path: keyPath(namespace, key),
-        headers: detour ? this.headers.detour : this.headers.get,
-      },
-      signal,
-    );
-    if (res.status === 200) return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength);
-    const error = errorFromResponse(res.status, res.body);
-    if (error.code === "not_found") return undefined;
-    throw error;
-  }
-
-  /** POST a batch: one result per key, in order. Values are views into one answer buffer. */
-  async batch(
+  /**
+   * Reads `keys` from `node` until every key is settled: `settle(i, ...)` is
+   * called once per key, as soon as its answer is known, so fast keys are not
+   * held back by slow ones. Keys the node reports still loading are asked for
+   * again (the node joins them to the load in flight: no second load).
+   * Throws AttemptError when a request gets no answer: the keys not settled
+   * by then are the caller's to move on. `detour` asks the node to serve
+   * every key itself (route `here`).
+   */
+  async read(
     node: NodeHandle,
     namespace: string,
     keys: readonly string[],
     detour: boolean,
-  ): Promise<BatchResult[]> {
-    const res = await this.send(
-      node,
-      {
-        method: "POST",
-        path: batchPath(namespace),
-        headers: detour ? this.headers.batchDetour : this.headers.batch,
-        body: encodeBatchRequest(keys),
-      },
-      undefined,
-    );
-    if (res.status !== 200) throw errorFromResponse(res.status, res.body);
-    let results: BatchResult[];
-    try {
-      results = decodeBatchResponse(res.body);
-    } catch (err) {
-      throw new InternalError(`${node.id} sent a malformed batch answer: ${(err as Error).message}`);
+    signal: AbortSignal | undefined,
+    settle: (index: number, outcome: Lookup | BurrowError) => void,
+  ): Promise<void> {
+    const { links, timeoutMs, pollMs, loadWaitMs } = this.options;
+    let pending: number[] | undefined;
+    const giveUpAt = Date.now() + loadWaitMs;
+    for (;;) {
+      const roundKeys = pending === undefined ? keys : pending.map((i) => keys[i] as string);
+      node.requests++;
+      let outcomes: ReadOutcome[];
+      try {
+        outcomes = await links.read(node.address, namespace, roundKeys, {
+          route: detour ? "here" : "owner",
+          pollMs,
+          timeoutMs,
+          signal,
+        });
+      } catch (err) {
+        // Silence from a node that still answers its probe is a node too busy to answer in
+        // time (a loaded machine, a long pause), not a dead one: ask it again.
+        if (await this.stillAlive(node, err, giveUpAt)) continue;
+        throw this.noAnswer(node, err);
+      }
+      const stillPending: number[] = [];
+      for (let j = 0; j < outcomes.length; j++) {
+        const index = pending === undefined ? j : (pending[j] as number);
+        const outcome = outcomes[j] as ReadOutcome;
+        if (outcome === PENDING) stillPending.push(index);
+        else settle(index, outcome);
+      }
+      if (stillPending.length === 0) return;
+      if (Date.now() >= giveUpAt) {
+        for (const index of stillPending) {
+          settle(
+            index,
+            new LoadTimeoutError(
+              `${node.id} was still loading ${namespace}/${keys[index]} after ${loadWaitMs} ms`,
+            ),
+          );
+        }
+        return;
+      }
+      pending = stillPending;
     }
-    if (results.length !== keys.length) {
-      throw new InternalError(`${node.id} answered ${results.length} results to a batch of ${keys.length}`);
-    }
-    return results;
   }
 
-  /** PUT (with a body) or DELETE (without) one key. */
+  /** Stores a value (or deletes the key, with `value` undefined) through `node`. */
   async write(
     node: NodeHandle,
     namespace: string,
     key: string,
-    body: Uint8Array | undefined,
+    value: Uint8Array | undefined,
     ttlMs: number | undefined,
     detour: boolean,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const headers: Record<string, string> = { ...(detour ? this.headers.detour : this.headers.get) };
-    if (body !== undefined) headers["content-type"] = CONTENT_TYPE_VALUE;
-    if (ttlMs !== undefined) headers[HEADER_TTL_MS] = String(ttlMs);
-    const res = await this.send(
-      node,
-      { method: body === undefined ? "DELETE" : "PUT", path: keyPath(namespace, key), headers, body },
-      signal,
-    );
-    if (res.status !== 204 && res.status !== 200) throw errorFromResponse(res.status, res.body);
-    if (res.headers[HEADER_PURGE_FAILED] !== undefined) this.purgeFailures++;
+    node.requests++;
+    let failed: string[];
+    try {
+      failed = await this.options.links.write(node.address, namespace, key, value, ttlMs, {
+        route: detour ? "here" : "owner",
+        timeoutMs: this.options.timeoutMs,
+        signal,
+      });
+    } catch (err) {
+      throw this.noAnswer(node, err);
+    }
+    if (failed.length > 0) this.purgeFailures++;
   }
 
-  /**
-   * One request under the per-attempt deadline (and the caller's signal).
-   * Resolves with any answer but 503; throws AttemptError when there was none.
-   */
-  private async send(
-    node: NodeHandle,
-    request: TransportRequest,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<TransportResponse> {
-    const attempt = deadline(this.options.timeoutMs, callerSignal);
-    request.signal = attempt.signal;
-    const health = this.options.members.health;
-    node.requests++;
-    let res: TransportResponse;
-    try {
-      res = await this.options.transport.request(node.address, request);
-    } catch (err) {
-      if (callerSignal?.aborted) throw new AbortedError(undefined, { cause: callerSignal.reason });
-      if (this.closed) throw new UnavailableError("the client is closed", { cause: err });
-      node.failures++;
-      if (attempt.expired || isTimeoutError(err)) {
-        // Silence on one request is no proof of a dead node: a healthy one may be slow to
-        // load what it was asked. Its health probe decides (and ejects a frozen node).
-        this.options.members.suspect(node);
-        throw new AttemptError("timeout", `timed out after ${this.options.timeoutMs} ms`, { cause: err });
-      }
-      const reason = (err as { code?: string }).code ?? (err as Error).message;
-      // Unknown failures are retried too, but only known connection errors eject the node.
-      if (isConnectionError(err)) health.recordConnectionError(node.address);
-      throw new AttemptError("connection", `could not be reached (${reason})`, { cause: err });
-    } finally {
-      attempt.clear();
-    }
-    if (res.status === 503) {
-      node.failures++;
-      health.recordDraining(node.address);
-      throw new AttemptError("unavailable", "is draining (503)");
-    }
-    health.recordSuccess(node.address);
-    return res;
+  /** True when a read that timed out should be asked of the same node again. */
+  private async stillAlive(node: NodeHandle, err: unknown, giveUpAt: number): Promise<boolean> {
+    if (!(err instanceof NoAnswerError) || err.failure !== "timeout" || this.closed) return false;
+    if (Date.now() >= giveUpAt) return false;
+    const alive = await this.options.isAlive(node.address);
+    if (alive) this.slowAnswers++;
+    return alive && !this.closed;
+  }
+
+  /** What the caller sees of a failed request: answers and aborts as they are, no answer as AttemptError. */
+  private noAnswer(node: NodeHandle, err: unknown): unknown {
+    if (!(err instanceof NoAnswerError)) return err;
+    if (this.closed) return new UnavailableError("the client is closed", { cause: err });
+    node.failures++;
+    return new AttemptError(err.failure, err.message, { cause: err });
   }
 }

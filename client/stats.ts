@@ -12,7 +12,7 @@ export interface NodeStats {
   identified: boolean;
   /** Requests sent to the node (single and batch, not probes). */
   requests: number;
-  /** Requests that got no answer: connection errors, timeouts, 503. */
+  /** Requests that got no answer and moved on: connection errors, timeouts of a node that failed its probe, draining. */
   failures: number;
 }
 
@@ -27,11 +27,13 @@ export interface ClientStats {
   errors: number;
   sets: number;
   deletes: number;
-  /** Writes whose node could not purge every copy of the key (`x-burrow-purge-failed`). */
+  /** Writes whose node could not purge every copy of the key (it named peers it could not purge). */
   purgeFailures: number;
-  /** Requests sent to nodes, all kinds (probes not counted). */
+  /** Requests sent to nodes, all kinds (probes not counted; each round of asking again for keys still loading counts). */
   requests: number;
-  /** Batch requests sent (two keys or more; a lone get is a plain GET). */
+  /** Reads that timed out at a node that then answered its probe, and were asked of it again instead of elsewhere. */
+  slowAnswers: number;
+  /** Batch reads sent (two keys or more). */
   batches: number;
   /** Keys sent in batch requests. */
   batchedKeys: number;

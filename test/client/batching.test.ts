@@ -1,4 +1,4 @@
-/** Gets for one node in one tick become one batch request; getMany splits by owner and uses the same path. */
+/** Gets for one node in one tick become one BURROW.MGET; getMany splits by owner and uses the same path. */
 import { afterEach, describe, expect, it } from "vitest";
 import { BurrowClient, LoadFailedError, UnknownNamespaceError } from "../../client/index.js";
 import { HashRing } from "../../shared/ring.js";
@@ -13,11 +13,13 @@ afterEach(async () => {
   await fake?.close();
 });
 
-function start(options: ConstructorParameters<typeof BurrowClient>[1] = {}, ids = IDS): BurrowClient {
-  fake = new FakeNodes(ids);
+async function start(
+  options: ConstructorParameters<typeof BurrowClient>[1] = {},
+  ids = IDS,
+): Promise<BurrowClient> {
+  fake = await FakeNodes.start(ids);
   // Fake nodes answer at once: a long deadline keeps a stalled machine from causing retries.
   client = new BurrowClient(fake.addresses, {
-    dispatcher: fake.agent,
     probeIntervalMs: 60_000,
     timeoutMs: 5000,
     ...options,
@@ -30,7 +32,7 @@ const text = (bytes: Uint8Array | undefined) =>
 
 describe("auto-batching", () => {
   it("turns 300 concurrent gets into one batch request per node", async () => {
-    start();
+    await start();
     await client.ready();
     const keys = Array.from({ length: 300 }, (_, i) => `user:${i}`);
     const values = await Promise.all(keys.map((key) => client.get("users", key)));
@@ -40,36 +42,40 @@ describe("auto-batching", () => {
     expect(requests).toHaveLength(3);
     const ring = new HashRing(IDS);
     for (const request of requests) {
-      expect(request.method).toBe("POST");
-      expect(request.path).toBe("/_burrow/_batch/users");
-      expect(request.headers["content-type"]).toBe("application/x-burrow-batch");
-      const id = fake.nodes.find((n) => n.address === request.address)?.id;
+      expect(request).toMatchObject({ command: "BURROW.MGET", namespace: "users", route: "owner" });
+      const id = fake.idOf(request.address);
       for (const key of request.keys) expect(ring.ownerOf(key)).toBe(id);
     }
     expect(requests.flatMap((r) => r.keys).sort()).toEqual([...keys].sort());
     expect(client.stats()).toMatchObject({ gets: 300, batches: 3, batchedKeys: 300, requests: 3 });
   });
 
-  it("keeps namespaces apart and sends a lone get as a plain GET", async () => {
-    start({}, ["http://10.0.0.1:5001"]);
+  it("keeps namespaces apart and sends a lone get as a BURROW.MGET of one key", async () => {
+    await start({}, ["http://10.0.0.1:5001"]);
     await client.ready();
     await Promise.all([client.get("users", "a"), client.get("users", "b"), client.get("items", "a")]);
     const requests = fake.requests();
-    expect(requests.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
-      "GET /_burrow/items/a",
-      "POST /_burrow/_batch/users",
+    expect(requests.map((r) => `${r.command} ${r.namespace} ${r.keys.sort().join(",")}`).sort()).toEqual([
+      "BURROW.MGET items a",
+      "BURROW.MGET users a,b",
     ]);
+    // A lone get counts as a request, not as a batch.
+    expect(client.stats()).toMatchObject({ requests: 2, batches: 1, batchedKeys: 2 });
   });
 
   it("caps a batch at maxBatchKeys and starts another", async () => {
-    start({ maxBatchKeys: 10 }, ["http://10.0.0.1:5001"]);
+    await start({ maxBatchKeys: 10 }, ["http://10.0.0.1:5001"]);
     await client.ready();
-    await Promise.all(Array.from({ length: 45 }, (_, i) => client.get("users", `k${i}`)));
-    expect(fake.requests().map((r) => r.keys.length)).toEqual([10, 10, 10, 10, 5]);
+    const keys = Array.from({ length: 45 }, (_, i) => `k${i}`);
+    await Promise.all(keys.map((key) => client.get("users", key)));
+    // The batches go out together over several connections: the node may read them in any order.
+    const requests = fake.requests();
+    expect(requests.map((r) => r.keys.length).sort((a, b) => b - a)).toEqual([10, 10, 10, 10, 5]);
+    expect(requests.flatMap((r) => r.keys).sort()).toEqual([...keys].sort());
   });
 
   it("sends a key asked for twice in one tick once, and answers both callers", async () => {
-    start({}, ["http://10.0.0.1:5001"]);
+    await start({}, ["http://10.0.0.1:5001"]);
     await client.ready();
     const [a, b, c] = await Promise.all([
       client.getString("users", "same"),
@@ -81,15 +87,15 @@ describe("auto-batching", () => {
   });
 
   it("sends one request per get with batching: false", async () => {
-    start({ batching: false });
+    await start({ batching: false });
     await client.ready();
     await Promise.all(Array.from({ length: 30 }, (_, i) => client.get("users", `k${i}`)));
     expect(fake.requests()).toHaveLength(30);
-    expect(fake.requests().every((r) => r.method === "GET")).toBe(true);
+    expect(fake.requests().every((r) => r.command === "BURROW.MGET" && r.keys.length === 1)).toBe(true);
   });
 
   it("answers each key of a batch by itself: values, undefined for no such key, typed errors", async () => {
-    start({}, ["http://10.0.0.1:5001"]);
+    await start({}, ["http://10.0.0.1:5001"]);
     await client.ready();
     const outcomes = await Promise.allSettled([
       client.getString("users", "there"),
@@ -106,7 +112,7 @@ describe("auto-batching", () => {
   });
 
   it("hands out bytes of their own, not views into the shared batch answer", async () => {
-    start({}, ["http://10.0.0.1:5001"]);
+    await start({}, ["http://10.0.0.1:5001"]);
     await client.ready();
     const [a, b] = await Promise.all([client.get("users", "a"), client.get("users", "b")]);
     for (const value of [a, b]) {
@@ -118,7 +124,7 @@ describe("auto-batching", () => {
 
 describe("getMany", () => {
   it("returns exactly the keys that exist, splitting 1000 keys by owner into parallel batches", async () => {
-    start({ maxBatchKeys: 200 });
+    await start({ maxBatchKeys: 200 });
     const keys = Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? `missing-${i}` : `item-${i}`));
     const many = await client.getMany("items", keys);
     const expected = keys.filter((k) => !k.startsWith("missing"));
@@ -129,7 +135,7 @@ describe("getMany", () => {
     const ring = new HashRing(IDS);
     for (const request of requests) {
       expect(request.keys.length).toBeLessThanOrEqual(200);
-      const id = fake.nodes.find((n) => n.address === request.address)?.id;
+      const id = fake.idOf(request.address);
       for (const key of request.keys) expect(ring.ownerOf(key)).toBe(id);
     }
     // ~333 keys per node at 200 a batch: two batches each.
@@ -137,7 +143,7 @@ describe("getMany", () => {
   });
 
   it("batches even when batching is off, and rejects with the first key's error", async () => {
-    start({ batching: false });
+    await start({ batching: false });
     expect((await client.getMany("users", ["a", "b", "c", "d", "a"])).size).toBe(4);
     expect(fake.requests().length).toBeLessThanOrEqual(3);
     await expect(client.getMany("users", ["a", "fail-x"])).rejects.toBeInstanceOf(LoadFailedError);

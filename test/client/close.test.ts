@@ -1,7 +1,7 @@
 /** close() ends probes, batch timers and sockets; calls in flight and later calls reject, and no event fires after. */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { BurrowClient, UnavailableError } from "../../client/index.js";
+import { BurrowClient, TimeoutError, UnavailableError } from "../../client/index.js";
 import { FakeNodes } from "./fake-nodes.js";
 
 const IDS = ["http://10.0.0.1:5001", "http://10.0.0.2:5001"];
@@ -11,10 +11,26 @@ afterEach(async () => {
   await fake?.close();
 });
 
+/**
+ * TCP sockets and listening servers that keep the event loop alive. (Timers
+ * are left out: the test runner's own come and go.)
+ */
+function liveHandles(): string[] {
+  return process
+    .getActiveResourcesInfo()
+    .filter((kind) => kind === "TCPSocketWrap" || kind === "TCPServerWrap")
+    .sort();
+}
+
+/** The value a call resolves with, or the error it rejects with: handled at once, awaited later. */
+function outcomeOf(call: Promise<unknown>): Promise<unknown> {
+  return call.catch((err: unknown) => err);
+}
+
 describe("close", () => {
   it("rejects gets waiting for their batch and every later call, and stops probing", async () => {
-    fake = new FakeNodes(IDS);
-    const client = new BurrowClient(fake.addresses, { dispatcher: fake.agent, probeIntervalMs: 10 });
+    fake = await FakeNodes.start(IDS);
+    const client = new BurrowClient(fake.addresses, { probeIntervalMs: 10 });
     await client.ready();
     const events: string[] = [];
     client.on("nodeDown", (id) => events.push(id));
@@ -26,6 +42,7 @@ describe("close", () => {
     await expect(client.get("users", "a")).rejects.toBeInstanceOf(UnavailableError);
     await expect(client.set("users", "a", "v")).rejects.toBeInstanceOf(UnavailableError);
     const probes = fake.probes().length;
+    // Nothing to wait for: no probe must come. Six probe intervals.
     await sleep(60);
     expect(fake.probes().length).toBe(probes);
     expect(fake.requests()).toHaveLength(0);
@@ -33,13 +50,52 @@ describe("close", () => {
   });
 
   it("can close before the first probe round has settled", async () => {
-    fake = new FakeNodes(IDS);
+    fake = await FakeNodes.start(IDS);
     for (const node of fake.nodes) node.behaviour = "hang";
-    const client = new BurrowClient(fake.addresses, { dispatcher: fake.agent, probeTimeoutMs: 10_000 });
-    const get = client.get("users", "a");
+    const client = new BurrowClient(fake.addresses, { probeTimeoutMs: 10_000 });
+    const get = outcomeOf(client.get("users", "a"));
+    // The probes are in: close while the nodes hold them.
+    await expect.poll(() => fake.probes().length, { interval: 5 }).toBe(2);
     const started = Date.now();
     await client.close();
-    await expect(get).rejects.toBeInstanceOf(UnavailableError);
+    expect(await get).toBeInstanceOf(UnavailableError);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("rejects a read in flight on a node that does not answer", async () => {
+    fake = await FakeNodes.start(IDS);
+    const client = new BurrowClient(fake.addresses, { probeIntervalMs: 60_000, timeoutMs: 10_000 });
+    await client.ready();
+    for (const node of fake.nodes) node.behaviour = "hang";
+    const get = outcomeOf(client.get("users", "a"));
+    await expect.poll(() => fake.requests().length, { interval: 5 }).toBe(1);
+    await client.close();
+    const error = await get;
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect(error).not.toBeInstanceOf(TimeoutError);
+  });
+
+  it("leaves no socket open (and the fake nodes leave no server or connection)", async () => {
+    const before = liveHandles();
+    fake = await FakeNodes.start(IDS);
+    const client = new BurrowClient(fake.addresses, { probeIntervalMs: 10, timeoutMs: 10_000 });
+    await client.ready();
+    await client.getMany("users", ["a", "b", "c"].concat(fake.keysOwnedBy(IDS[0] as string, 3)));
+    // One read left unanswered, one answer still held by its node.
+    fake.node(0).behaviour = "hang";
+    const hung = outcomeOf(client.get("users", fake.keysOwnedBy(IDS[0] as string, 1, "other")[0] as string));
+    const late = outcomeOf(client.get("users", fake.keysOwnedBy(IDS[1] as string, 1, "late")[0] as string));
+    await expect.poll(() => fake.requests().filter((r) => r.answer === undefined).length).toBe(2);
+    expect(liveHandles().length).toBeGreaterThan(before.length);
+
+    await client.close();
+    expect(await hung).toBeInstanceOf(UnavailableError);
+    expect(await late).toBeInstanceOf(UnavailableError);
+    // The client's sockets are closed, and so the nodes' ends of them: only their servers are left.
+    // (Sockets report their close a moment after they are destroyed.)
+    const servers = fake.nodes.map(() => "TCPServerWrap");
+    await expect.poll(liveHandles, { interval: 5 }).toEqual([...before, ...servers].sort());
+    await fake.close();
+    await expect.poll(liveHandles, { interval: 5 }).toEqual(before);
   });
 });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { BurrowClient } from "../../client/index.js";
 import { HealthTracker } from "../../shared/health.js";
 import { HashRing } from "../../shared/ring.js";
-import { FakeNodes } from "./fake-nodes.js";
+import { FakeNodes, isDetour } from "./fake-nodes.js";
 
 function tracked(options?: ConstructorParameters<typeof HealthTracker>[0]) {
   const tracker = new HealthTracker(options);
@@ -78,9 +78,8 @@ describe("client health", () => {
   });
 
   it("probes a down node back in: nodeUp fires once, after probesToRecover probes, and it owns its keys again", async () => {
-    fake = new FakeNodes(IDS);
+    fake = await FakeNodes.start(IDS);
     client = new BurrowClient(fake.addresses, {
-      dispatcher: fake.agent,
       probeIntervalMs: 20,
       probeTimeoutMs: 5000,
       probesToRecover: 3,
@@ -97,9 +96,12 @@ describe("client health", () => {
     expect(events).toEqual([`down ${owner}`]);
     expect(client.ownerOf("users", key)).not.toBe(owner);
 
+    // Nothing to wait for: no nodeUp must come while it refuses (five probe intervals).
     await sleep(100);
     expect(events).toEqual([`down ${owner}`]);
+    // Refused probes never reach it: every probe it reads comes after it listens again.
     const probesBefore = fake.probes().filter((p) => p.address === fake.byId(owner).address).length;
+    expect(probesBefore).toBe(1);
     fake.byId(owner).behaviour = "ok";
     await expect.poll(() => events.length, { timeout: 5000, interval: 10 }).toBe(2);
     const probesAfter = fake.probes().filter((p) => p.address === fake.byId(owner).address).length;
@@ -111,9 +113,8 @@ describe("client health", () => {
   });
 
   it("leaves a node its probe finds draining, before any request fails", async () => {
-    fake = new FakeNodes(IDS);
+    fake = await FakeNodes.start(IDS);
     client = new BurrowClient(fake.addresses, {
-      dispatcher: fake.agent,
       probeIntervalMs: 20,
       probeTimeoutMs: 5000,
     });
@@ -124,15 +125,16 @@ describe("client health", () => {
     await expect.poll(() => events, { timeout: 5000, interval: 10 }).toEqual([`draining ${IDS[0]}`]);
     for (const key of fake.keysOwnedBy(IDS[0] as string, 5)) await client.get("users", key);
     expect(fake.requests().filter((r) => r.address === fake.byId(IDS[0] as string).address)).toHaveLength(0);
+    // Its keys went to stand-ins, told to serve them rather than forward them to it.
+    expect(fake.requests().every(isDetour)).toBe(true);
   });
 
   it("ejects a node whose probes time out twice, before any request reaches it", async () => {
-    fake = new FakeNodes(IDS);
-    // Healthy nodes' probes must not time out too: 1 s, two in a row, is far beyond a stall.
+    fake = await FakeNodes.start(IDS);
+    // Healthy nodes' probes must not time out too: 500 ms, two in a row, is far beyond a stall.
     client = new BurrowClient(fake.addresses, {
-      dispatcher: fake.agent,
       probeIntervalMs: 100,
-      probeTimeoutMs: 1000,
+      probeTimeoutMs: 500,
     });
     await client.ready();
     const events: string[] = [];
@@ -143,11 +145,16 @@ describe("client health", () => {
 
   it("takes the ids from the nodes: localhost in the nodes, 127.0.0.1 in the client", async () => {
     const ids = ["http://localhost:5001", "http://localhost:5002", "http://localhost:5003"];
-    fake = new FakeNodes(ids);
-    client = new BurrowClient(fake.addresses, { dispatcher: fake.agent, probeIntervalMs: 60_000 });
+    fake = await FakeNodes.start(ids);
+    client = new BurrowClient(fake.addresses, { probeIntervalMs: 60_000 });
     await client.ready();
     const ring = new HashRing(ids);
     for (let i = 0; i < 1000; i++) expect(client.ownerOf("users", `k${i}`)).toBe(ring.ownerOf(`k${i}`));
     expect(client.stats().nodes.map((n) => n.id)).toEqual(ids);
+    expect(client.stats().nodes.map((n) => n.address)).toEqual(fake.nodes.map((n) => n.url));
+    // Reads reach the node that reported the owner's id, at the address the client was given.
+    const owner = ring.ownerOf("k1") as string;
+    await client.get("users", "k1");
+    expect(fake.requests().map((r) => r.address)).toEqual([fake.byId(owner).address]);
   });
 });

@@ -15,9 +15,8 @@ afterEach(async () => {
 });
 
 async function start(nearCache = { maxBytes: 1 << 20, ttlMs: 60_000 }) {
-  fake = new FakeNodes(IDS);
+  fake = await FakeNodes.start(IDS);
   client = new BurrowClient(fake.addresses, {
-    dispatcher: fake.agent,
     probeIntervalMs: 60_000,
     timeoutMs: 5000,
     nearCache,
@@ -69,6 +68,7 @@ describe("near cache", () => {
     const get = client.getString("users", "late-race");
     await expect.poll(() => fake.requests().length, { interval: 1 }).toBe(1);
     await client.set("users", "late-race", "new");
+    expect(fake.requests()[0]?.answer).toBeUndefined();
     expect(await get).toBe("value:users:late-race");
     expect(await client.getString("users", "late-race")).toBe("new");
   });
