@@ -9,9 +9,10 @@ import { stopOnSignal } from "./node-command.js";
 export const CLUSTER_HELP = `Usage: burrow cluster [--nodes 3] [--base-port 5001] [--host 127.0.0.1] [--delay-ms 200]
 
 Runs a local cluster of --nodes nodes on ports --base-port, --base-port+1, ...
-in one process, with namespaces "users" and "items" loaded from an embedded
-demo data source that takes --delay-ms per load (keys starting with "missing"
-do not exist). Stop it with Ctrl-C.
+in one process, with namespaces "users", "items" and "key" (the namespace of
+redis-benchmark's keys, key:NNN) loaded from an embedded demo data source
+that takes --delay-ms per load (keys starting with "missing" do not exist).
+Each node serves HTTP and the Redis protocol on its port. Stop it with Ctrl-C.
 
   --nodes N        how many nodes (default 3)
   --base-port N    port of the first node (default 5001)
@@ -52,6 +53,7 @@ export async function clusterCommand(args: string[]): Promise<void> {
   const namespaces = (): Record<string, NamespaceOptions> => ({
     users: { maxBytes: 16 << 20, ttlMs, load: demoLoader("users", delayMs) },
     items: { maxBytes: 16 << 20, ttlMs, load: demoLoader("items", delayMs) },
+    key: { maxBytes: 16 << 20, ttlMs, load: demoLoader("key", delayMs) },
   });
 
   const nodes = peers.map((self) => createNode({ self, peers, namespaces: namespaces() }));

@@ -19,13 +19,17 @@ const LAST = [
   "Lamport",
 ];
 
-/** A loader that takes `delayMs` and makes a record per key; keys starting with `missing` do not exist. */
-export function demoLoader(kind: "users" | "items", delayMs: number): Loader {
+/**
+ * A loader that takes `delayMs` and makes a record per key (`key`: a short
+ * text, for redis-benchmark's keys); keys starting with `missing` do not exist.
+ */
+export function demoLoader(kind: "users" | "items" | "key", delayMs: number): Loader {
   return async (key, { signal }) => {
     await sleep(delayMs, undefined, { signal });
     if (key.startsWith("missing")) return undefined;
     let h = 0;
     for (const ch of key) h = (Math.imul(h, 31) + (ch.codePointAt(0) ?? 0)) >>> 0;
+    if (kind === "key") return `value of ${key}`;
     if (kind === "users") {
       return {
         id: key,
