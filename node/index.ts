@@ -52,8 +52,8 @@ export interface NodeOptions {
    * round), in ms: a peer that gives no answer by then is unreachable for it
    * (the node serves the key itself) and is probed at once. A peer that is
    * only slow to load answers in time: it reports the keys it is still
-   * loading every quarter second or so (at most half this deadline) and the
-   * node asks again, joining that load, until the owner's load timeout.
+   * loading every 100 ms (at most half this deadline) and the node asks
+   * again, joining that load, until the owner's load timeout.
    * @default 1000
    */
   forwardTimeoutMs?: number;
@@ -354,7 +354,8 @@ export class BurrowNode {
       links,
       membership,
       forwardTimeoutMs: this.forwardTimeoutMs,
-      forwardPollMs: Math.max(1, Math.min(250, Math.floor(this.forwardTimeoutMs / 2))),
+      // Below the clients' default pollMs (250), so a forwarded key that is ready reaches the client's first answer.
+      forwardPollMs: Math.max(1, Math.min(100, Math.floor(this.forwardTimeoutMs / 2))),
       forwardWaitMs: this.forwardWaitMs,
       purgeTimeoutMs: options.purgeTimeoutMs ?? 300,
       isAlive: async (peer) => (await prober.probe(peer))?.status === "ok",

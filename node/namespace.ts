@@ -360,14 +360,12 @@ export class Namespace {
    */
   private forward(owner: string, keys: readonly string[]): Promise<Lookup>[] {
     const answers = this.peers.getMany(owner, this.name, keys);
-    // Each key's flight handles the outcome; this only keeps an unreachable owner from being unhandled.
-    answers.catch(() => {});
     return keys.map(
       (key, j) =>
         this.forwards.run(key, async (flight) => {
           let answer: Lookup | BurrowError;
           try {
-            answer = (await answers)[j] as Lookup | BurrowError;
+            answer = await (answers[j] as Promise<Lookup | BurrowError>);
           } catch (err) {
             if (!(err instanceof OwnerUnreachableError)) {
               this.counters.forwards++;

@@ -25,55 +25,82 @@ export interface PeerClientOptions {
   isAlive(peer: string): Promise<boolean>;
 }
 
+/** How one key's promise is settled. */
+interface Settler {
+  resolve(outcome: Lookup | BurrowError): void;
+  reject(err: unknown): void;
+}
+
 export class PeerClient implements Peers {
   constructor(private readonly options: PeerClientOptions) {}
 
   /**
-   * Many keys from their owner, served there. Keys the owner is still
-   * loading are asked for again (joining its load) until each is settled,
-   * so a slow load is waited for, not taken for a dead owner.
+   * Many keys from their owner, served there: one promise per key, settled
+   * as soon as the owner has that key. Keys the owner is still loading are
+   * asked for again (joining its load) until each is settled, so a slow load
+   * is waited for, not taken for a dead owner, and holds back no other key.
    */
-  async getMany(
+  getMany(owner: string, namespace: string, keys: readonly string[]): Promise<Lookup | BurrowError>[] {
+    const settlers: Settler[] = new Array(keys.length);
+    const promises = keys.map(
+      (_, i) =>
+        new Promise<Lookup | BurrowError>((resolve, reject) => {
+          settlers[i] = { resolve, reject };
+        }),
+    );
+    void this.ask(owner, namespace, keys, settlers);
+    return promises;
+  }
+
+  /** The rounds of one forwarded read: each answer settles its key; no answer fails the keys left. */
+  private async ask(
     owner: string,
     namespace: string,
     keys: readonly string[],
-  ): Promise<(Lookup | BurrowError)[]> {
+    settlers: Settler[],
+  ): Promise<void> {
     const { links, forwardTimeoutMs, forwardPollMs, forwardWaitMs } = this.options;
-    this.assertUp(owner);
-    const results: (Lookup | BurrowError)[] = new Array(keys.length);
     let pending = keys.map((_, i) => i);
-    const giveUpAt = Date.now() + forwardWaitMs;
-    while (pending.length > 0) {
-      if (Date.now() >= giveUpAt) {
-        for (const i of pending)
-          results[i] = new LoadTimeoutError(
-            `${owner} was still loading ${namespace}/${keys[i]} after ${forwardWaitMs} ms`,
+    try {
+      this.assertUp(owner);
+      const giveUpAt = Date.now() + forwardWaitMs;
+      while (pending.length > 0) {
+        if (Date.now() >= giveUpAt) {
+          for (const i of pending) {
+            settlers[i]?.resolve(
+              new LoadTimeoutError(
+                `${owner} was still loading ${namespace}/${keys[i]} after ${forwardWaitMs} ms`,
+              ),
+            );
+          }
+          return;
+        }
+        let outcomes: ReadOutcome[];
+        try {
+          outcomes = await links.read(
+            owner,
+            namespace,
+            pending.map((i) => keys[i] as string),
+            { route: "here", pollMs: forwardPollMs, timeoutMs: forwardTimeoutMs },
           );
-        break;
+        } catch (err) {
+          // An owner that still answers its probe is busy, not gone: ask it again, joining its loads.
+          const timedOut = err instanceof NoAnswerError && err.failure === "timeout";
+          if (timedOut && Date.now() < giveUpAt && (await this.options.isAlive(owner))) continue;
+          throw err;
+        }
+        const stillPending: number[] = [];
+        outcomes.forEach((outcome, j) => {
+          const i = pending[j] as number;
+          if (outcome === PENDING) stillPending.push(i);
+          else settlers[i]?.resolve(outcome);
+        });
+        pending = stillPending;
       }
-      let outcomes: ReadOutcome[];
-      try {
-        outcomes = await links.read(
-          owner,
-          namespace,
-          pending.map((i) => keys[i] as string),
-          { route: "here", pollMs: forwardPollMs, timeoutMs: forwardTimeoutMs },
-        );
-      } catch (err) {
-        // An owner that still answers its probe is busy, not gone: ask it again, joining its loads.
-        const timedOut = err instanceof NoAnswerError && err.failure === "timeout";
-        if (timedOut && Date.now() < giveUpAt && (await this.options.isAlive(owner))) continue;
-        throw this.unreachable(owner, err);
-      }
-      const stillPending: number[] = [];
-      outcomes.forEach((outcome, j) => {
-        const i = pending[j] as number;
-        if (outcome === PENDING) stillPending.push(i);
-        else results[i] = outcome;
-      });
-      pending = stillPending;
+    } catch (err) {
+      const error = this.unreachable(owner, err);
+      for (const i of pending) settlers[i]?.reject(error);
     }
-    return results;
   }
 
   /** Relays a write to the owner, who applies it and purges the other copies. */

@@ -21,11 +21,13 @@ export interface Placement {
 /** Requests to other nodes. Each call throws `OwnerUnreachableError` when its target gave no answer. */
 export interface Peers {
   /**
-   * Many keys of one namespace from their owner, in one request, served
-   * where they land. One answer per key: a lookup or the error for that key.
-   * An error answer for the whole request (unknown namespace, ...) is thrown.
+   * Many keys of one namespace from their owner, served there, asked in one
+   * request. One promise per key, settled as soon as the owner has that key:
+   * a lookup or the key's own error; it rejects with OwnerUnreachableError
+   * when the owner could not be reached, or with the error answer to the
+   * whole request (unknown namespace, ...).
    */
-  getMany(owner: string, namespace: string, keys: readonly string[]): Promise<(Lookup | BurrowError)[]>;
+  getMany(owner: string, namespace: string, keys: readonly string[]): Promise<Lookup | BurrowError>[];
   /**
    * Relays a write (a value, or `undefined` to delete) to the key's owner,
    * which applies it and purges the other copies. Resolves with the ids of
@@ -49,7 +51,11 @@ export function alone(self = "self"): { placement: Placement; peers: Peers } {
   };
   return {
     placement: { self, ownerOf: () => self, others: () => [] },
-    peers: { getMany: async () => nobody(), write: async () => nobody(), purge: async () => [] },
+    peers: {
+      getMany: (_owner, _ns, keys) => keys.map(async () => nobody()),
+      write: async () => nobody(),
+      purge: async () => [],
+    },
   };
 }
 

@@ -96,10 +96,13 @@ export class FakeCluster {
       others: () => members.filter((member) => member !== self),
     };
     this.peers = {
-      getMany: async (owner, namespace, keys) => {
+      getMany: (owner, namespace, keys) => {
         this.getManyCalls.push({ owner, namespace, keys: [...keys] });
-        const script = await this.settle(owner);
-        return keys.map((key) => script.answer?.(key) ?? found(`${owner}:${key}`));
+        const settled = this.settle(owner);
+        return keys.map(async (key) => {
+          const script = await settled;
+          return script.answer?.(key) ?? found(`${owner}:${key}`);
+        });
       },
       write: async (owner, namespace, key, value, ttlMs) => {
         this.writes.push({ owner, namespace, key, value, ttlMs });
