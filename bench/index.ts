@@ -5,7 +5,9 @@
  */
 import { clientBench } from "./client.js";
 import { nodeGetBench } from "./node-get.js";
+import { respParserBench } from "./resp-parser.js";
 import { ringBench } from "./ring.js";
+import { wireBench } from "./wire.js";
 
 console.log(`burrow benchmarks — node ${process.version}`);
 console.log("\nring: hashing and owner lookup");
@@ -14,3 +16,9 @@ console.log("\nnode: cached GETs over HTTP (64 in flight, undici Pool)");
 console.table(await nodeGetBench());
 console.log("\nclient: gets through BurrowClient against three node processes (64 in flight)");
 console.table(await clientBench());
+console.log("\nRedis protocol: the node's command parser against redis-parser");
+console.table(await respParserBench());
+console.log(
+  "\nwire: BurrowClient on 3 nodes vs ioredis Cluster on 3 redis-server masters (10,000 keys of 100 B, 64 in flight, median of 3)",
+);
+console.table(await wireBench());
