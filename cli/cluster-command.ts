@@ -66,11 +66,13 @@ export async function clusterCommand(args: string[]): Promise<void> {
   console.log(
     `burrow cluster: ${count} node${count === 1 ? "" : "s"} on an embedded demo data source (${delayMs} ms per load)`,
   );
-  for (const id of peers) console.log(`  ${id}`);
+  for (const id of peers) console.log(`  ${id}  (HTTP and the Redis protocol)`);
+  const lastPort = basePort + count - 1;
   console.log(`
 Try (the first call loads in ~${delayMs} ms, the second is a cache hit):
   curl -i ${peers[0]}/_burrow/users/42
   curl -i ${peers[peers.length - 1]}/_burrow/users/42
+  redis-cli -h ${advertised} -p ${lastPort} GET users:42
   curl ${peers[0]}/_burrow/_stats
 Ctrl-C stops the cluster.`);
   stopOnSignal(async () => {

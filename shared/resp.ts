@@ -41,11 +41,37 @@ const NO_ARGS: Buffer[] = [];
 /** Returned by `readLength` when the header's CRLF has not arrived yet. */
 const INCOMPLETE = -1;
 
-/** Malformed client input: the connection cannot be read any further and should be closed. */
+/**
+ * A part of an argument split across pushes at least this long is kept as a
+ * view of its chunk until the argument is whole, then copied once: a socket
+ * chunk is at most 64 KiB, so a view keeps at most 4 times its length alive.
+ */
+const SPLIT_BULK_VIEW_MIN_BYTES = 16 * 1024;
+
+/**
+ * First size of the buffer that shorter parts of a split argument are copied
+ * into, bytes (less when the argument is shorter); it doubles as they come.
+ * Copying them, rather than keeping a Buffer object per part, makes a trickle
+ * of tiny chunks cost what it sent.
+ */
+const SPLIT_BULK_COPY_MIN_BYTES = 4096;
+
+/**
+ * Malformed client input: the connection cannot be read any further and
+ * should be closed, after answering `commands`.
+ */
 export class RespProtocolError extends Error {
-  constructor(message: string) {
+  /**
+   * The commands read whole from the push that failed, before the malformed
+   * bytes, in order (empty when there were none). Redis runs and answers
+   * them before its protocol error, and so should the caller.
+   */
+  readonly commands: Buffer[][];
+
+  constructor(message: string, commands: Buffer[][] = []) {
     super(message);
     this.name = "RespProtocolError";
+    this.commands = commands;
   }
 }
 
@@ -496,20 +522,29 @@ function splitInlineArgs(line: Buffer, start: number, end: number): Buffer[] | n
  *
  * Memory: the parser holds the arguments of the command it is inside (views
  * of at most the chunks that command spans), at most one partial header line
- * (20 bytes) or inline line (`maxInlineBytes`), and for an argument split
- * across pushes one buffer of its declared size (at most `maxBulkBytes`,
- * allocated when its first part arrives). Nothing is scanned twice: a long
- * argument arriving in small chunks costs linear time.
+ * (20 bytes) or inline line (`maxInlineBytes`), and what arrived of an
+ * argument split across pushes: its parts of 16 KiB or more as views of
+ * their chunks, shorter ones copied into a buffer that starts at 4 KiB and
+ * doubles, never past the declared size. So a `$16000000` header followed by
+ * one byte costs 4 KiB, not 16 MB; `bufferedBytes` tells how much is held.
+ * The argument is copied into one buffer of its size when its last byte
+ * arrives. Nothing is scanned twice and every byte is copied a bounded
+ * number of times: a long argument arriving in small chunks costs linear
+ * time.
  *
- * Malformed input throws `RespProtocolError`, worded as Redis words it;
- * after one, every push throws it again (close the connection).
+ * Malformed input throws `RespProtocolError`, worded as Redis words it,
+ * carrying the commands that push read whole before the malformed bytes
+ * (answer them, then the error). After one, every push throws a
+ * `RespProtocolError` with the same message and no commands (close the
+ * connection); the parser lets go of everything it held.
  */
 export class CommandParser {
   private readonly maxArgs: number;
   private readonly maxBulkBytes: number;
   private readonly maxInlineBytes: number;
 
-  private failure: RespProtocolError | null = null;
+  /** The message of the protocol error that ended this connection's input, once there was one. */
+  private failure: string | null = null;
   /** Bulk arguments still to come in the current multibulk command; 0 between commands. */
   private argsLeft = 0;
   /** Arguments of the current multibulk command, from its header. */
@@ -518,9 +553,15 @@ export class CommandParser {
   private args: Buffer[] = NO_ARGS;
   /** Payload length of the argument whose `$` header was read; -1 while a header is awaited. */
   private bulkLength = -1;
-  /** Payload and CRLF of an argument split across pushes, filled as its bytes come. */
-  private bulkTarget: Buffer | null = null;
-  private bulkFilled = 0;
+  /** Bytes (payload and CRLF) of the argument split across pushes; 0 when there is none. */
+  private bulkNeeded = 0;
+  /** Its bytes received so far. */
+  private bulkReceived = 0;
+  /** Its parts received so far, in order, before `bulkCopy`: views of long ones, closed copy buffers. */
+  private readonly bulkParts: Buffer[] = [];
+  /** Where short parts are copied, `bulkCopied` bytes of it used; null until one comes. */
+  private bulkCopy: Buffer | null = null;
+  private bulkCopied = 0;
   /** An unfinished `*` or `$` header line (a copy). */
   private headerTail: Buffer | null = null;
   /** An unfinished inline line, in a buffer that grows by doubling. */
@@ -538,24 +579,57 @@ export class CommandParser {
     );
   }
 
-  /** Reads the next bytes of the connection; returns every command they complete, in order. */
+  /**
+   * Bytes the parser holds between pushes: what arrived of an argument split
+   * across pushes (and the room its copy buffer has left), an unfinished
+   * header or inline line, and the arguments already read of the command it
+   * is inside. Views are counted at their length, though a view keeps its
+   * whole chunk alive. 0 between commands.
+   */
+  get bufferedBytes(): number {
+    let bytes = this.bulkReceived + (this.headerTail?.length ?? 0) + (this.inlineTail?.length ?? 0);
+    if (this.bulkCopy !== null) bytes += this.bulkCopy.length - this.bulkCopied;
+    if (this.argsLeft > 0) {
+      const read = this.argsTotal - this.argsLeft;
+      for (let i = 0; i < read; i++) bytes += (this.args[i] as Buffer).length;
+    }
+    return bytes;
+  }
+
+  /**
+   * Reads the next bytes of the connection; returns every command they
+   * complete, in order. Malformed bytes throw `RespProtocolError`, with the
+   * commands this chunk completed before them in its `commands`.
+   */
   push(chunk: Buffer): Buffer[][] {
-    if (this.failure !== null) throw this.failure;
+    if (this.failure !== null) throw new RespProtocolError(this.failure);
     const commands: Buffer[][] = [];
+    try {
+      this.read(chunk, commands);
+    } catch (err) {
+      if (err instanceof RespProtocolError && commands.length > 0) {
+        throw new RespProtocolError(err.message, commands);
+      }
+      throw err;
+    }
+    return commands;
+  }
+
+  /** Reads the chunk into `commands`: first the end of what the previous push left, then the rest. */
+  private read(chunk: Buffer, commands: Buffer[][]): void {
     let pos = 0;
     // First finish whatever the previous push left unfinished.
-    if (this.bulkTarget !== null) {
+    if (this.bulkNeeded !== 0) {
       pos = this.continueBulk(chunk, commands);
-      if (this.bulkTarget !== null) return commands;
+      if (this.bulkNeeded !== 0) return;
     } else if (this.headerTail !== null) {
       pos = this.continueHeader(chunk);
-      if (this.headerTail !== null) return commands;
+      if (this.headerTail !== null) return;
     } else if (this.inlineTail !== null) {
       pos = this.continueInline(chunk, commands);
-      if (this.inlineTail !== null) return commands;
+      if (this.inlineTail !== null) return;
     }
     this.parse(chunk, pos, commands);
-    return commands;
   }
 
   /** The main loop: reads whole commands from `buf` at `pos`, and keeps what is left unfinished. */
@@ -635,11 +709,9 @@ export class CommandParser {
       } else {
         const payloadEnd = pos + bulkLength;
         if (payloadEnd + 2 > end) {
-          // Split across pushes: gather it in a buffer of its own.
-          const target = Buffer.allocUnsafe(bulkLength + 2);
-          buf.copy(target, 0, pos, end);
-          this.bulkTarget = target;
-          this.bulkFilled = end - pos;
+          // Split across pushes: kept as it comes, joined when it is whole.
+          this.bulkNeeded = bulkLength + 2;
+          this.keepBulkPart(buf, pos, end);
           break;
         }
         if (buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) this.fail("expected CRLF after bulk data");
@@ -656,16 +728,17 @@ export class CommandParser {
     this.bulkLength = bulkLength;
   }
 
-  /** Fills the split argument from the chunk; returns how much of the chunk it took. */
+  /** Takes the rest of the split argument from the chunk, or all the chunk; returns how much it took. */
   private continueBulk(chunk: Buffer, commands: Buffer[][]): number {
-    const target = this.bulkTarget as Buffer;
-    const taken = Math.min(target.length - this.bulkFilled, chunk.length);
-    chunk.copy(target, this.bulkFilled, 0, taken);
-    this.bulkFilled += taken;
-    if (this.bulkFilled < target.length) return taken;
-    const length = target.length - 2;
+    const needed = this.bulkNeeded;
+    const taken = Math.min(needed - this.bulkReceived, chunk.length);
+    if (this.bulkReceived + taken < needed) {
+      this.keepBulkPart(chunk, 0, taken);
+      return taken;
+    }
+    const target = this.joinBulk(chunk, taken);
+    const length = needed - 2;
     if (target[length] !== CR || target[length + 1] !== LF) this.fail("expected CRLF after bulk data");
-    this.bulkTarget = null;
     this.bulkLength = -1;
     this.args[this.argsTotal - this.argsLeft] = target.subarray(0, length);
     if (--this.argsLeft === 0) {
@@ -673,6 +746,83 @@ export class CommandParser {
       this.args = NO_ARGS;
     }
     return taken;
+  }
+
+  /**
+   * Keeps a part of the split argument that does not complete it: a long
+   * part as a view of its chunk, a short one copied into the copy buffer,
+   * which doubles when full (never past what the argument can still need).
+   */
+  private keepBulkPart(chunk: Buffer, start: number, end: number): void {
+    const length = end - start;
+    if (length >= SPLIT_BULK_VIEW_MIN_BYTES) {
+      this.closeBulkCopy();
+      this.bulkParts.push(chunk.subarray(start, end));
+    } else {
+      let copy = this.bulkCopy;
+      const copied = this.bulkCopied;
+      if (copy === null || copied + length > copy.length) {
+        // What the copy buffer may ever hold: the argument from where the buffer begins.
+        const most = this.bulkNeeded - this.bulkReceived + copied;
+        const grown = Buffer.allocUnsafe(
+          Math.min(most, Math.max(SPLIT_BULK_COPY_MIN_BYTES, 2 * (copied + length))),
+        );
+        if (copy !== null) copy.copy(grown, 0, 0, copied);
+        copy = grown;
+        this.bulkCopy = grown;
+      }
+      chunk.copy(copy, copied, start, end);
+      this.bulkCopied = copied + length;
+    }
+    this.bulkReceived += length;
+  }
+
+  /** Ends the copy buffer before a long part: what it holds becomes a part. */
+  private closeBulkCopy(): void {
+    if (this.bulkCopy === null) return;
+    this.bulkParts.push(this.bulkCopy.subarray(0, this.bulkCopied));
+    this.bulkCopy = null;
+    this.bulkCopied = 0;
+  }
+
+  /**
+   * The split argument, whole: its parts and the chunk's first `taken` bytes
+   * in one buffer of its size (the copy buffer itself when it holds every
+   * earlier part and is that size). Ends the split argument: the parser keeps
+   * nothing of it, so it never writes to the buffer it returns.
+   */
+  private joinBulk(chunk: Buffer, taken: number): Buffer {
+    const needed = this.bulkNeeded;
+    const parts = this.bulkParts;
+    const copy = this.bulkCopy;
+    let target: Buffer;
+    let at = 0;
+    if (parts.length === 0 && copy !== null && copy.length === needed) {
+      target = copy;
+      at = this.bulkCopied;
+    } else {
+      target = Buffer.allocUnsafe(needed);
+      for (const part of parts) {
+        target.set(part, at);
+        at += part.length;
+      }
+      if (copy !== null) {
+        copy.copy(target, at, 0, this.bulkCopied);
+        at += this.bulkCopied;
+      }
+    }
+    chunk.copy(target, at, 0, taken);
+    this.dropBulk();
+    return target;
+  }
+
+  /** Lets go of the split argument's parts. */
+  private dropBulk(): void {
+    this.bulkNeeded = 0;
+    this.bulkReceived = 0;
+    this.bulkParts.length = 0;
+    this.bulkCopy = null;
+    this.bulkCopied = 0;
   }
 
   /** Completes the unfinished header with the chunk's first bytes; returns where the chunk goes on. */
@@ -793,9 +943,15 @@ export class CommandParser {
     return negative ? 0 : value;
   }
 
+  /** Ends the connection's input: lets go of what was held and throws the protocol error. */
   private fail(what: string): never {
-    this.failure = new RespProtocolError(`Protocol error: ${what}`);
-    throw this.failure;
+    this.failure = `Protocol error: ${what}`;
+    this.argsLeft = 0;
+    this.args = NO_ARGS;
+    this.dropBulk();
+    this.headerTail = null;
+    this.inlineTail = null;
+    throw new RespProtocolError(this.failure);
   }
 }
 

@@ -169,6 +169,35 @@ describe("malformed frames", () => {
     expect(client.replies.map(message)).toEqual(["v:42", `ERR Protocol error: ${detail}`]);
   });
 
+  it("answers the commands sent before a protocol error in the same write, then the error, then closes", async () => {
+    const client = await RawClient.open();
+    client.send("PING\r\nGET users:x\r\n*-\r\nGET users:never\r\n");
+    expect(await client.whenClosed()).toBe(true);
+    expect(client.replies.map(message)).toEqual([
+      "PONG",
+      "v:x",
+      "ERR Protocol error: invalid multibulk length",
+    ]);
+  });
+
+  it("answers more commands than maxPendingCommands before a protocol error, in order", async () => {
+    const client = await RawClient.open();
+    const gets = Array.from({ length: 600 }, (_, i) => ["GET", `users:before-error-${i}`]);
+    client.send(Buffer.concat([encodeCommands(gets), Buffer.from("*1\r\n$4\r\nPINGxx")]));
+    expect(await client.whenClosed()).toBe(true);
+    expect(client.replies.map(message)).toEqual([
+      ...gets.map(([, key]) => `v:${key?.slice("users:".length)}`),
+      "ERR Protocol error: expected CRLF after bulk data",
+    ]);
+  });
+
+  it("stops at a QUIT before a protocol error: no error is answered", async () => {
+    const client = await RawClient.open();
+    client.send("PING\r\nQUIT\r\n*x\r\n");
+    expect(await client.whenClosed()).toBe(true);
+    expect(client.replies).toEqual(["PONG", "OK"]);
+  });
+
   it("refuses an absurd declared argument before buffering any of it", async () => {
     const client = await RawClient.open();
     const payload = Buffer.alloc(4 * 1024 * 1024, 0x61);
@@ -178,6 +207,20 @@ describe("malformed frames", () => {
     expect(await client.whenClosed()).toBe(true);
     expect(client.replies.map(message)).toEqual(["ERR Protocol error: invalid bulk length"]);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("holds what 100 clients sent of a 16 MB argument, not what its header declares", async () => {
+    const clients = await Promise.all(Array.from({ length: 100 }, () => RawClient.open()));
+    const before = process.memoryUsage().arrayBuffers;
+    // In one write: the PING's answer tells that the node read the header and the byte after it.
+    for (const client of clients) client.send("PING\r\n*3\r\n$3\r\nSET\r\n$7\r\nusers:x\r\n$16000000\r\nx");
+    await Promise.all(clients.map((client) => client.replied(1)));
+    expect(clients.every((client) => client.replies.length === 1 && client.replies[0] === "PONG")).toBe(true);
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(clients.every((client) => !client.closed)).toBe(true);
+    for (const client of clients) client.destroy();
+    // 16 MB a connection would be 1.6 GB.
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
   });
 
   it("skips *-5 and *0 as Redis does, and answers what follows", async () => {

@@ -321,6 +321,35 @@ describe("CommandParser: multibulk", () => {
     expect(commands[0]?.[2]?.equals(value)).toBe(true);
   });
 
+  it("holds what arrived of a split argument, not what its header declares", () => {
+    const parsers = Array.from({ length: 32 }, () => new CommandParser());
+    const before = process.memoryUsage().arrayBuffers;
+    for (const parser of parsers) {
+      expect(parser.push(Buffer.from("*2\r\n$3\r\nGET\r\n$16000000\r\nxyz"))).toEqual([]);
+    }
+    const grown = process.memoryUsage().arrayBuffers - before;
+    for (const parser of parsers) expect(parser.bufferedBytes).toBeLessThanOrEqual(8 * 1024);
+    // A 16 MB buffer per parser would be 512 MB; what they hold is a few KiB each.
+    expect(grown).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("grows a 16 MiB argument arriving in 64 KiB chunks with what arrived, and hands it out whole", () => {
+    const value = Buffer.alloc(16 * 1024 * 1024);
+    for (let i = 0; i < value.length; i += 1000) value[i] = (i / 1000) & 0xff;
+    const bytes = encodeCommands([["SET", "ns:big", value], ["PING"]]);
+    const parser = new CommandParser();
+    const commands: Buffer[][] = [];
+    for (let at = 0; at < bytes.length; at += 65_536) {
+      commands.push(...parser.push(bytes.subarray(at, at + 65_536)));
+      const received = Math.min(bytes.length, at + 65_536);
+      // Never more than twice what arrived (and a header's worth of slack).
+      if (commands.length === 0) expect(parser.bufferedBytes).toBeLessThanOrEqual(2 * received + 64);
+    }
+    expect(text(commands.slice(1))).toEqual([["PING"]]);
+    expect(commands[0]?.[2]?.equals(value)).toBe(true);
+    expect(parser.bufferedBytes).toBe(0);
+  });
+
   it("accepts an argument of exactly maxBulkBytes and a command of exactly maxArgs", () => {
     expect(parseWhole(encodeCommand(["x".repeat(10)]), { maxBulkBytes: 10 })).toHaveLength(1);
     expect(parseWhole(encodeCommand(["a", "b", "c"]), { maxArgs: 3 })).toHaveLength(1);
@@ -462,10 +491,48 @@ describe("CommandParser: malformed input and limits", () => {
     );
   });
 
-  it("stays failed: every later push throws the same error", () => {
+  it("stays failed: every later push throws the same error, and the parser lets go of what it held", () => {
     const parser = new CommandParser();
-    expect(() => parser.push(Buffer.from("*x\r\n"))).toThrow("Protocol error: invalid multibulk length");
-    expect(() => parser.push(Buffer.from("PING\r\n"))).toThrow("Protocol error: invalid multibulk length");
+    parser.push(Buffer.from("*3\r\n$3\r\nSET\r\n$10000\r\nabc"));
+    expect(parser.bufferedBytes).toBeGreaterThan(0);
+    expect(() => parser.push(Buffer.from("x".repeat(9999)))).toThrow(
+      "Protocol error: expected CRLF after bulk data",
+    );
+    expect(parser.bufferedBytes).toBe(0);
+    expect(() => parser.push(Buffer.from("PING\r\n"))).toThrow(
+      "Protocol error: expected CRLF after bulk data",
+    );
+  });
+
+  /** What the push that fails returns: its error's message and commands. */
+  function failedPush(parser: CommandParser, chunk: string): [string, string[][]] {
+    try {
+      parser.push(Buffer.from(chunk, "latin1"));
+    } catch (err) {
+      expect(err).toBeInstanceOf(RespProtocolError);
+      return [(err as RespProtocolError).message, text((err as RespProtocolError).commands)];
+    }
+    return ["no error", []];
+  }
+
+  it("hands over the commands a push read before its malformed bytes, in the error", () => {
+    const parser = new CommandParser();
+    expect(
+      failedPush(parser, `PING\r\nGET users:x\r\n${encodeCommand(["GET", "a"]).toString("latin1")}*-\r\n`),
+    ).toEqual(["Protocol error: invalid multibulk length", [["PING"], ["GET", "users:x"], ["GET", "a"]]]);
+    // Only once: a later push has none to give.
+    expect(failedPush(parser, "PING\r\n")).toEqual(["Protocol error: invalid multibulk length", []]);
+    // A command completed by the end of an argument split across pushes counts too.
+    const split = new CommandParser();
+    expect(split.push(Buffer.from("*2\r\n$4\r\nECHO\r\n$5\r\nhel"))).toEqual([]);
+    expect(failedPush(split, "lo\r\n*1\r\n$4\r\nPINGxx")).toEqual([
+      "Protocol error: expected CRLF after bulk data",
+      [["ECHO", "hello"]],
+    ]);
+    // Commands returned by earlier pushes are not handed over again.
+    const earlier = new CommandParser();
+    expect(text(earlier.push(Buffer.from("PING\r\n")))).toEqual([["PING"]]);
+    expect(failedPush(earlier, 'GET "k\n')).toEqual(["Protocol error: unbalanced quotes in request", []]);
   });
 
   it("refuses options that are not positive integers", () => {
@@ -494,6 +561,79 @@ describe("CommandParser: properties", () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  it("hands over every command before malformed bytes exactly once, however the stream is cut", () => {
+    const malformed = fc.constantFrom(
+      "*-\r\n",
+      "*x\r\n",
+      "*1\r\n$-1\r\n",
+      "*2\r\n$3\r\nGET\r\nk\r\n",
+      "*1\r\n$3\r\nGETXX",
+      'GET "k\n',
+      `*1\r\n$${DEFAULT_MAX_BULK_BYTES + 1}\r\n`,
+    );
+    fc.assert(
+      fc.property(
+        fc.array(command, { maxLength: 10 }),
+        malformed,
+        fc.array(fc.nat(), { maxLength: 30 }),
+        (commands, bad, cuts) => {
+          const bytes = Buffer.concat([encodeCommands(commands), Buffer.from(bad, "latin1")]);
+          const parser = new CommandParser();
+          const read: Buffer[][] = [];
+          let failure = "no error";
+          for (const chunk of splitAt(bytes, cuts)) {
+            try {
+              read.push(...parser.push(chunk));
+            } catch (err) {
+              if (!(err instanceof RespProtocolError)) throw err;
+              read.push(...err.commands);
+              failure = err.message;
+              break;
+            }
+          }
+          expect(failure).toMatch(/^Protocol error: /);
+          expect(hex(read)).toEqual(hex(commands));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("reads back long arguments cut in parts short and long, holding about what arrived", () => {
+    // Parts of 16 KiB and more are kept as views, shorter ones copied: both, mixed, in any order.
+    const partLength = fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 3000, max: 70_000 }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 3 }),
+        fc.array(partLength, { minLength: 1, maxLength: 60 }),
+        (valueLengths, partLengths) => {
+          const values = valueLengths.map((length, i) => {
+            const value = Buffer.allocUnsafe(length);
+            for (let at = 0; at < length; at++) value[at] = (at * 7 + i) & 0xff;
+            return value;
+          });
+          const bytes = encodeCommands(values.map((value, i) => ["SET", `k:${i}`, value]));
+          const parser = new CommandParser();
+          const seen: [Buffer, Buffer][] = [];
+          let at = 0;
+          for (let part = 0; at < bytes.length; part++) {
+            const length = partLengths[part % partLengths.length] as number;
+            for (const args of parser.push(bytes.subarray(at, at + length))) {
+              seen.push([args[2] as Buffer, Buffer.from(args[2] as Buffer)]);
+            }
+            at += length;
+            // What arrived of the argument being read, plus a copy buffer's room.
+            expect(parser.bufferedBytes).toBeLessThanOrEqual(2 * Math.min(at, 210_000) + 4096);
+          }
+          expect(parser.bufferedBytes).toBe(0);
+          expect(hex(seen.map(([arg]) => [arg]))).toEqual(hex(values.map((value) => [value])));
+          for (const [arg, copy] of seen) expect(arg.equals(copy)).toBe(true);
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 
@@ -531,16 +671,23 @@ describe("CommandParser: properties", () => {
         (fragments, cuts) => {
           const bytes = Buffer.from(fragments.join(""), "latin1");
           const parser = new CommandParser({ maxBulkBytes, maxArgs, maxInlineBytes: maxBulkBytes });
+          const withinLimits = (commands: Buffer[][]) => {
+            for (const args of commands) {
+              expect(args.length).toBeGreaterThan(0);
+              expect(args.length).toBeLessThanOrEqual(maxArgs);
+              for (const arg of args) expect(arg.length).toBeLessThanOrEqual(maxBulkBytes);
+            }
+          };
           try {
             for (const chunk of splitAt(bytes, cuts)) {
-              for (const args of parser.push(chunk)) {
-                expect(args.length).toBeGreaterThan(0);
-                expect(args.length).toBeLessThanOrEqual(maxArgs);
-                for (const arg of args) expect(arg.length).toBeLessThanOrEqual(maxBulkBytes);
-              }
+              withinLimits(parser.push(chunk));
+              // Never more than the limits allow between pushes, and nothing between commands.
+              expect(parser.bufferedBytes).toBeLessThanOrEqual(maxArgs * maxBulkBytes + 2 * maxBulkBytes + 2);
             }
           } catch (err) {
             if (!(err instanceof RespProtocolError)) throw err;
+            withinLimits(err.commands);
+            expect(parser.bufferedBytes).toBe(0);
           }
         },
       ),
