@@ -121,6 +121,8 @@ class Connection implements RespSession {
   private readingPaused = false;
   /** No further command is run: QUIT, a protocol error, or a drain closing it. */
   private ending = false;
+  /** The `-ERR Protocol error: ...` line owed once the commands read before it are started. */
+  private protocolError: string | undefined;
   private closed = false;
   private endCalled = false;
   private readonly flushNow = () => this.flush();
@@ -185,13 +187,13 @@ class Connection implements RespSession {
     try {
       commands = this.parser.push(chunk);
     } catch (err) {
-      const line =
-        err instanceof RespProtocolError
-          ? `ERR ${err.message}`
-          : `INTERNAL ${(err as Error)?.message ?? err}`;
-      if (!(err instanceof RespProtocolError)) this.env.onInternalError(err);
+      if (err instanceof RespProtocolError) {
+        this.readMalformed(err);
+        return;
+      }
+      this.env.onInternalError(err);
       this.ending = true;
-      this.enqueueReady(REPLY_FATAL, line);
+      this.enqueueReady(REPLY_FATAL, `INTERNAL ${(err as Error)?.message ?? err}`);
       return;
     }
     if (commands.length === 0) return;
@@ -207,6 +209,20 @@ class Connection implements RespSession {
     this.updateReading();
   }
 
+  /**
+   * Malformed input: the commands read before it (this chunk's, and any
+   * backlog) are run and answered first, as Redis does; the backlog queues
+   * the error after them, and the connection ends once it is written.
+   */
+  private readMalformed(err: RespProtocolError): void {
+    if (this.protocolError !== undefined) return; // bytes after the error, still on their way
+    this.protocolError = `ERR ${err.message}`;
+    this.backlog = this.backlog.slice(this.backlogAt).concat(err.commands);
+    this.backlogAt = 0;
+    this.runBacklog();
+    this.updateReading();
+  }
+
   /** Starts commands of the backlog while the pending bound allows. */
   private runBacklog(): void {
     const { backlog } = this;
@@ -217,6 +233,11 @@ class Connection implements RespSession {
     if (this.backlogAt >= backlog.length || this.ending) {
       this.backlog = EMPTY_BATCH;
       this.backlogAt = 0;
+      // Every command before a protocol error is started (unless QUIT came first): the error is next.
+      if (this.protocolError !== undefined && !this.ending) {
+        this.ending = true;
+        this.enqueueReady(REPLY_FATAL, this.protocolError);
+      }
     }
   }
 
