@@ -13,7 +13,8 @@ export const NODE_HELP = `Usage: burrow node --port 5001 [--host 127.0.0.1] [--s
 
 Runs one cache node.
 
-  --port N              port to listen on (default 5001)
+  --port N              port to listen on (default 5001; 0: any free port, printed
+                        on start, the node's id then carries it)
   --host H              interface to listen on (default 127.0.0.1; 0.0.0.0 for all)
   --self URL            this node's id as peers reach it (default: the --peers entry
                         on this machine with this port)
@@ -119,7 +120,8 @@ export async function nodeCommand(args: string[]): Promise<void> {
     console.log(NODE_HELP);
     return;
   }
-  const port = intFlag("port", values.port, 5001, 1);
+  // Port 0 lets the system pick a free port; the listening line says which.
+  const port = intFlag("port", values.port, 5001, 0);
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const host = values.host ?? "127.0.0.1";
   const config = values.config ? await loadConfig(values.config) : {};
@@ -135,17 +137,19 @@ export async function nodeCommand(args: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--peers: ${(err as Error).message}`);
   }
-  let self: string;
+  // Undefined only with port 0 and no member list: the node names itself by the port it binds.
+  let self: string | undefined;
   try {
     if (values.self !== undefined) self = normalizeAddress(values.self);
     else if (config.self !== undefined) self = normalizeAddress(config.self);
     else if (peers && peers.length > 0) self = inferSelf(peers, port);
-    else self = normalizeAddress(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`);
+    else if (port !== 0)
+      self = normalizeAddress(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`--self: ${(err as Error).message}`);
   }
-  if (peers && peers.length > 0 && !peers.includes(self)) {
+  if (self !== undefined && peers && peers.length > 0 && !peers.includes(self)) {
     throw new UsageError(`--self ${self} is not in --peers (${peers.join(", ")})`);
   }
 
@@ -180,7 +184,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
     node = createNode({
       ...config,
       self,
-      peers: peers ?? [self],
+      peers: peers ?? (self === undefined ? undefined : [self]),
       namespaces,
       drainDelayMs: intFlag("drain-delay-ms", values["drain-delay-ms"], config.drainDelayMs ?? 0),
       authToken: values["auth-token"] ?? config.authToken ?? process.env.BURROW_AUTH_TOKEN,
@@ -188,12 +192,13 @@ export async function nodeCommand(args: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  await node.listen(port, host);
+  const bound = await node.listen(port, host);
+  // One line with the bound port (which --port 0 leaves to the system), for people and scripts.
   console.log(
-    `burrow node ${self} listening on ${host}:${port}; namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
+    `burrow node ${bound.id} listening on http://${host.includes(":") ? `[${host}]` : host}:${bound.port} (HTTP and Redis protocol); namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
   );
   stopOnSignal(async () => {
-    console.log(`burrow node ${self} draining`);
+    console.log(`burrow node ${bound.id} draining`);
     await node.close();
   });
 }

@@ -150,7 +150,8 @@ export class PeerClient implements Peers {
 
   /** Error answers are answers; anything else means the owner could not be reached. */
   private unreachable(owner: string, err: unknown): unknown {
-    if (err instanceof BurrowError) return err;
+    // Error answers are answers; an owner already known down keeps `attempted: false`.
+    if (err instanceof BurrowError || err instanceof OwnerUnreachableError) return err;
     const message =
       err instanceof NoAnswerError ? err.message : `${owner} could not be reached: ${String(err)}`;
     return new OwnerUnreachableError(message, { cause: err });

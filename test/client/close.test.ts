@@ -1,5 +1,4 @@
 /** close() ends probes, batch timers and sockets; calls in flight and later calls reject, and no event fires after. */
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { BurrowClient, TimeoutError, UnavailableError } from "../../client/index.js";
 import { FakeNodes } from "./fake-nodes.js";
@@ -42,8 +41,20 @@ describe("close", () => {
     await expect(client.get("users", "a")).rejects.toBeInstanceOf(UnavailableError);
     await expect(client.set("users", "a", "v")).rejects.toBeInstanceOf(UnavailableError);
     const probes = fake.probes().length;
-    // Nothing to wait for: no probe must come. Six probe intervals.
-    await sleep(60);
+    // No probe may come. A twin client left open shows that six probe intervals have
+    // passed, so the check cannot pass before a probe could have been sent.
+    const twinNodes = await FakeNodes.start(IDS);
+    const twin = new BurrowClient(twinNodes.addresses, { probeIntervalMs: 10 });
+    try {
+      await twin.ready();
+      const twinProbes = twinNodes.probes().length;
+      await expect
+        .poll(() => twinNodes.probes().length, { timeout: 5000, interval: 5 })
+        .toBeGreaterThanOrEqual(twinProbes + 6 * IDS.length);
+    } finally {
+      await twin.close();
+      await twinNodes.close();
+    }
     expect(fake.probes().length).toBe(probes);
     expect(fake.requests()).toHaveLength(0);
     expect(events).toEqual([]);

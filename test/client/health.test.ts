@@ -1,10 +1,22 @@
 /** The probe state machine: how nodes leave the ring and come back, with one event per change. */
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { BurrowClient } from "../../client/index.js";
 import { HealthTracker } from "../../shared/health.js";
 import { HashRing } from "../../shared/ring.js";
 import { FakeNodes, isDetour } from "./fake-nodes.js";
+
+/** Waits until every node but `except` has read `rounds` more probes: that many probe rounds ran. */
+async function probeRounds(fake: FakeNodes, except: string, rounds: number): Promise<void> {
+  const others = fake.nodes.filter((node) => node.id !== except);
+  const probesOf = (address: string) => fake.probes().filter((p) => p.address === address).length;
+  const before = others.map((node) => probesOf(node.address));
+  await expect
+    .poll(() => others.every((node, i) => probesOf(node.address) >= (before[i] as number) + rounds), {
+      timeout: 5000,
+      interval: 5,
+    })
+    .toBe(true);
+}
 
 function tracked(options?: ConstructorParameters<typeof HealthTracker>[0]) {
   const tracker = new HealthTracker(options);
@@ -96,8 +108,9 @@ describe("client health", () => {
     expect(events).toEqual([`down ${owner}`]);
     expect(client.ownerOf("users", key)).not.toBe(owner);
 
-    // Nothing to wait for: no nodeUp must come while it refuses (five probe intervals).
-    await sleep(100);
+    // No nodeUp may come while it refuses: wait for five probe rounds (seen at the other
+    // nodes, each round probes every node) so the check cannot pass before any probe ran.
+    await probeRounds(fake, owner, 5);
     expect(events).toEqual([`down ${owner}`]);
     // Refused probes never reach it: every probe it reads comes after it listens again.
     const probesBefore = fake.probes().filter((p) => p.address === fake.byId(owner).address).length;
@@ -108,7 +121,7 @@ describe("client health", () => {
     expect(probesAfter - probesBefore).toBeGreaterThanOrEqual(3);
     expect(events).toEqual([`down ${owner}`, `up ${owner}`]);
     expect(client.ownerOf("users", key)).toBe(owner);
-    await sleep(100);
+    await probeRounds(fake, owner, 5);
     expect(events).toHaveLength(2);
   });
 

@@ -2,18 +2,31 @@
  * Real Burrow nodes for cluster tests: each node is its own process
  * (`burrow node` through tsx) on 127.0.0.1, loading from a test HTTP origin
  * that runs in the test process and counts every load.
+ *
+ * Nodes bind port 0 and say which port they got in their listening line, so
+ * no port is ever picked, released and hoped to stay free. A node's id is
+ * `http://127.0.0.1:<its port>`, so the member list is only known once every
+ * node is up: each starts alone and is then given the full list through
+ * `PUT /_burrow/_peers`. A restarted node binds its old port again
+ * explicitly and is given its id and the member list as flags, so its id
+ * (and every owner on the ring) stays the same.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = fileURLToPath(new URL("../../cli/index.ts", import.meta.url));
+/** What `burrow node` prints once it listens: its id, then the address it bound. */
+const LISTENING = /burrow node (\S+) listening on http:\/\/[^\s]+:(\d+) /;
 
-/** Ports that were free a moment ago (each found by binding port 0). */
+/**
+ * Ports that were free a moment ago (each found by binding port 0), for
+ * tests of commands that must be given a port. They may be taken again by
+ * the time they are used: prefer binding port 0 and reading the port back.
+ */
 export async function freePorts(count: number): Promise<number[]> {
   const servers: Server[] = [];
   const ports: number[] = [];
@@ -28,7 +41,10 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** The first of `count` consecutive ports that were all free a moment ago. */
+/**
+ * The first of `count` consecutive ports that were all free a moment ago,
+ * for `burrow cluster --base-port` (which takes consecutive ports by design).
+ */
 export async function freeConsecutivePorts(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
@@ -53,36 +69,64 @@ export async function freeConsecutivePorts(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free ports found`);
 }
 
+export interface OriginOptions {
+  /**
+   * How long the origin takes to answer a key that is neither `missing`,
+   * `fail` nor `slow`, in ms.
+   * @default 0
+   */
+  delayMs?: number;
+  /**
+   * How long the origin takes to answer a `slow` key, in ms.
+   * @default 3000
+   */
+  slowMs?: number;
+}
+
 export interface TestOrigin {
   url: string;
-  /** Loads of one key so far. */
+  /** Loads of one key so far: requests that reached the origin, answered or not. */
   loads(ns: string, key: string): number;
+  /**
+   * Which nodes loaded one key so far, in order: each load's node index in
+   * the cluster (from the `?node=` its origin URL carries), or -1 for a
+   * request that named none.
+   */
+  loadedBy(ns: string, key: string): number[];
+  /** Loads of one key the origin has answered (sent a whole response for). */
+  answered(ns: string, key: string): number;
   totalLoads(): number;
   reset(): void;
   close(): Promise<void>;
 }
 
 /**
- * The data source of test clusters, at `GET /{ns}/{key}`: keys starting with
- * `missing` are 404, `fail` are 500, `slow` answer after 3 s; any other key
- * is 200 `value:<ns>:<key>`.
+ * The data source of test clusters, at `GET /{ns}/{key}[?node=<index>]`:
+ * keys starting with `missing` are 404, `fail` are 500, `slow` answer after
+ * `slowMs` (3 s); any other key is 200 `value:<ns>:<key>` after `delayMs`
+ * (at once by default).
  */
-export async function startOrigin(): Promise<TestOrigin> {
-  const counts = new Map<string, number>();
+export async function startOrigin(options: OriginOptions = {}): Promise<TestOrigin> {
+  const delayMs = options.delayMs ?? 0;
+  const slowMs = options.slowMs ?? 3000;
+  const loaders = new Map<string, number[]>();
+  const answers = new Map<string, number>();
   const server = createServer((req, res) => {
-    const [, ns = "", rawKey = ""] = (req.url ?? "/").split("/");
+    // Keys are percent-encoded, so the first raw "?" starts the query.
+    const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
+    const [, ns = "", rawKey = ""] = path.split("/");
     const key = decodeURIComponent(rawKey);
     const id = `${ns}/${key}`;
-    counts.set(id, (counts.get(id) ?? 0) + 1);
+    const node = new URLSearchParams(query).get("node");
+    loaders.set(id, [...(loaders.get(id) ?? []), node === null ? -1 : Number(node)]);
+    res.on("finish", () => answers.set(id, (answers.get(id) ?? 0) + 1));
     if (key.startsWith("missing")) return void res.writeHead(404).end("no such key");
     if (key.startsWith("fail")) return void res.writeHead(500).end("origin exploded");
     const answer = () => res.writeHead(200, { "content-type": "text/plain" }).end(`value:${ns}:${key}`);
-    if (key.startsWith("slow")) {
-      const timer = setTimeout(answer, 3000);
-      res.on("close", () => clearTimeout(timer));
-      return;
-    }
-    answer();
+    const waitMs = key.startsWith("slow") ? slowMs : delayMs;
+    if (waitMs <= 0) return answer();
+    const timer = setTimeout(answer, waitMs);
+    res.on("close", () => clearTimeout(timer));
   });
   server.keepAliveTimeout = 65_000;
   server.listen(0, "127.0.0.1");
@@ -90,15 +134,27 @@ export async function startOrigin(): Promise<TestOrigin> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
-    loads: (ns, key) => counts.get(`${ns}/${key}`) ?? 0,
-    totalLoads: () => [...counts.values()].reduce((a, b) => a + b, 0),
-    reset: () => counts.clear(),
+    loads: (ns, key) => loaders.get(`${ns}/${key}`)?.length ?? 0,
+    loadedBy: (ns, key) => [...(loaders.get(`${ns}/${key}`) ?? [])],
+    answered: (ns, key) => answers.get(`${ns}/${key}`) ?? 0,
+    totalLoads: () => [...loaders.values()].reduce((sum, nodes) => sum + nodes.length, 0),
+    reset: () => {
+      loaders.clear();
+      answers.clear();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** A node's `GET /_burrow/_peers` answer. */
+export interface PeersAnswer {
+  self: string;
+  version: string;
+  members: { id: string; state: "up" | "down" | "draining" }[];
 }
 
 export interface TestNode {
@@ -114,10 +170,12 @@ export interface TestNode {
   pause(): void;
   /** SIGCONT. */
   resume(): void;
-  /** Starts the node again on the same port and waits until it is healthy. */
+  /** Kills the node (SIGKILL) if it runs, then starts it again on the same port, with the same id and member list. */
   restart(): Promise<void>;
   /** GET /_burrow/_stats. */
   stats(): Promise<{ namespaces: Record<string, Record<string, number>> }>;
+  /** GET /_burrow/_peers: the member list and each peer's state as this node sees them. */
+  peers(): Promise<PeersAnswer>;
   /** What the process printed, for failure messages. */
   output(): string;
 }
@@ -135,40 +193,51 @@ export interface TestCluster {
 export interface ClusterOptions {
   /** @default 3 */
   nodes?: number;
-  /** How the nodes name each other in --peers. @default "127.0.0.1" */
+  /**
+   * How the nodes name each other. A node's id is only known before it
+   * listens when it is given, so `localhost` nodes are started on ports
+   * found free a moment before (see `freePorts`); `127.0.0.1` nodes bind port 0.
+   * @default "127.0.0.1"
+   */
   spelling?: "127.0.0.1" | "localhost";
   /** Extra flags for every node. */
   nodeArgs?: string[];
-  /** Per node: its --peers list, to make nodes disagree on membership. */
+  /** Per node: its member list, to make nodes disagree on membership. Default: every node. */
   peersOf?: (ids: string[], index: number) => string[];
+  /** How the test origin answers (e.g. how long each load takes). */
+  origin?: OriginOptions;
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
   const count = options.nodes ?? 3;
-  const spelling = options.spelling ?? "127.0.0.1";
-  const origin = await startOrigin();
-  const ports = await freePorts(count);
-  const ids = ports.map((port) => `http://${spelling}:${port}`);
-  const nodes = ports.map((port, index) => {
-    const peers = options.peersOf ? options.peersOf(ids, index) : ids;
-    const args = [
-      "node",
-      "--port",
-      String(port),
-      "--self",
-      ids[index] as string,
-      "--peers",
-      peers.join(","),
-      "--origin",
-      `users=${origin.url}/users/{key}`,
-      "--origin",
-      `items=${origin.url}/items/{key}`,
-      ...(options.nodeArgs ?? []),
-    ];
-    return new NodeProcess(ids[index] as string, port, args);
-  });
+  const nodeArgs = options.nodeArgs ?? [];
+  const origin = await startOrigin(options.origin);
+  // Each node tags its origin requests with its index, so the origin can tell who loaded what.
+  const flags = (index: number) => [
+    "--origin",
+    `users=${origin.url}/users/{key}?node=${index}`,
+    "--origin",
+    `items=${origin.url}/items/{key}?node=${index}`,
+    ...nodeArgs,
+  ];
+  const authAt = nodeArgs.indexOf("--auth-token");
+  const authToken = authAt >= 0 ? nodeArgs[authAt + 1] : undefined;
+  let nodes: NodeProcess[];
+  if (options.spelling === "localhost") {
+    // The id must be given before the node listens, and it names a port: pick free ones first.
+    const ports = await freePorts(count);
+    const ids = ports.map((port) => `http://localhost:${port}`);
+    nodes = ports.map(
+      (port, i) =>
+        new NodeProcess(["--port", String(port), "--self", ids[i] as string, ...flags(i)], authToken),
+    );
+  } else {
+    nodes = Array.from({ length: count }, (_, i) => new NodeProcess(["--port", "0", ...flags(i)], authToken));
+  }
   try {
     await Promise.all(nodes.map((node) => node.start()));
+    const ids = nodes.map((node) => node.id);
+    await Promise.all(nodes.map((node, i) => node.join(options.peersOf ? options.peersOf(ids, i) : ids)));
   } catch (err) {
     await Promise.all(nodes.map((node) => node.kill("SIGKILL")));
     await origin.close();
@@ -176,8 +245,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   }
   return {
     nodes,
-    ids,
-    addresses: ports.map((port) => `127.0.0.1:${port}`),
+    ids: nodes.map((node) => node.id),
+    addresses: nodes.map((node) => node.address),
     origin,
     async close() {
       await Promise.all(nodes.map((node) => node.shutdown()));
@@ -190,15 +259,27 @@ class NodeProcess implements TestNode {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private log = "";
+  private boundId = "";
+  private boundPort = 0;
+  /** The member list last given with join(), passed as --peers on a restart. */
+  private members: string[] | undefined;
 
   constructor(
-    readonly id: string,
-    readonly port: number,
+    /** `burrow node` flags of the first start; a restart binds the port of the first. */
     private readonly args: string[],
+    private readonly authToken: string | undefined,
   ) {}
 
+  get id(): string {
+    return this.boundId;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `127.0.0.1:${this.boundPort}`;
   }
 
   get pid(): number | undefined {
@@ -209,34 +290,63 @@ class NodeProcess implements TestNode {
     return this.log;
   }
 
+  /**
+   * Starts the process and waits for its listening line (printed once it
+   * serves). A restart binds the same port and is given its id and member
+   * list as flags, so it never serves a moment as a cluster of one.
+   */
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ["--import", "tsx", CLI, ...this.args], {
+    const args =
+      this.boundPort === 0
+        ? this.args
+        : withFlags(this.args, {
+            "--port": String(this.boundPort),
+            "--self": this.boundId,
+            ...(this.members ? { "--peers": this.members.join(",") } : {}),
+          });
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, "node", ...args], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
     this.exited = once(child, "exit").then(() => undefined);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      this.log += chunk.toString();
+    const logStart = this.log.length;
+    const listening = new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node did not start in 25 s:\n${this.log}`)), 25_000);
+      const onOutput = (chunk: Buffer) => {
+        this.log += chunk.toString();
+        const match = LISTENING.exec(this.log.slice(logStart));
+        if (match) {
+          clearTimeout(timer);
+          resolve(match);
+        }
+      };
+      child.stdout?.on("data", onOutput);
+      child.stderr?.on("data", onOutput);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        reject(new Error(`node exited at start:\n${this.log}`));
+      });
     });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      this.log += chunk.toString();
-    });
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`node ${this.id} exited at start:\n${this.log}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${this.port}/_burrow/_health`, {
-          signal: AbortSignal.timeout(500),
-        });
-        await res.arrayBuffer();
-        if (res.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(50);
+    const [, id, port] = await listening;
+    if (this.boundPort !== 0 && Number(port) !== this.boundPort) {
+      throw new Error(`node came back on port ${port}, not ${this.boundPort}`);
     }
-    throw new Error(`node ${this.id} did not become healthy:\n${this.log}`);
+    this.boundId = id as string;
+    this.boundPort = Number(port);
+  }
+
+  /** Gives the running node its member list (`PUT /_burrow/_peers`); a restart starts with it. */
+  async join(members: string[]): Promise<void> {
+    this.members = members;
+    if (members.length === 1 && members[0] === this.boundId) return;
+    const res = await fetch(`http://${this.address}/_burrow/_peers`, {
+      method: "PUT",
+      headers: { "content-type": "application/json", ...this.authorization() },
+      body: JSON.stringify({ members }),
+    });
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`PUT _peers on ${this.boundId}: ${res.status} ${body}`);
   }
 
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
@@ -271,7 +381,27 @@ class NodeProcess implements TestNode {
   }
 
   async stats(): Promise<{ namespaces: Record<string, Record<string, number>> }> {
-    const res = await fetch(`http://127.0.0.1:${this.port}/_burrow/_stats`);
+    const res = await fetch(`http://${this.address}/_burrow/_stats`, { headers: this.authorization() });
     return (await res.json()) as { namespaces: Record<string, Record<string, number>> };
   }
+
+  async peers(): Promise<PeersAnswer> {
+    const res = await fetch(`http://${this.address}/_burrow/_peers`, { headers: this.authorization() });
+    return (await res.json()) as PeersAnswer;
+  }
+
+  private authorization(): Record<string, string> {
+    return this.authToken === undefined ? {} : { authorization: `Bearer ${this.authToken}` };
+  }
+}
+
+/** `args` with each of `flags` set to its value (replaced where given, else added). */
+function withFlags(args: string[], flags: Record<string, string>): string[] {
+  const out = [...args];
+  for (const [flag, value] of Object.entries(flags)) {
+    const at = out.indexOf(flag);
+    if (at >= 0) out[at + 1] = value;
+    else out.push(flag, value);
+  }
+  return out;
 }

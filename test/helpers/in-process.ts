@@ -1,7 +1,10 @@
-/** Several real nodes in the test process, on 127.0.0.1 ports, that know each other. */
-import { type BurrowNode, createNode, type NodeOptions } from "../../node/index.js";
+/**
+ * Several real nodes in the test process, on 127.0.0.1, that know each
+ * other. Each binds port 0 and names itself by the port it got; once all
+ * listen, each is given the full member list (`setPeers`).
+ */
+import { type BurrowNode, createNode, type NamespaceOptions, type NodeOptions } from "../../node/index.js";
 import { HashRing } from "../../shared/ring.js";
-import { freePorts } from "./cluster.js";
 
 export interface InProcessNodes {
   nodes: BurrowNode[];
@@ -12,15 +15,31 @@ export interface InProcessNodes {
   close(): Promise<void>;
 }
 
-/** Starts `count` nodes with the same options (each gets its own self and the full peer list). */
+type SharedOptions = Omit<NodeOptions, "self" | "peers">;
+
+/**
+ * Starts `count` nodes with the same options (each with its own id and the
+ * full member list). `options(self)` is given each node's id; the id is only
+ * known once the node listens, so loaders come from a second call made then
+ * (the first, with `self` empty, gives every other option, which cannot
+ * wait for the port).
+ */
 export async function startNodes(
   count: number,
-  options: (self: string) => Omit<NodeOptions, "self" | "peers">,
+  options: (self: string) => SharedOptions,
 ): Promise<InProcessNodes> {
-  const ports = await freePorts(count);
-  const ids = ports.map((p) => `http://127.0.0.1:${p}`);
-  const nodes = ids.map((self) => createNode({ ...options(self), self, peers: ids }));
-  await Promise.all(nodes.map((node, i) => node.listen(ports[i])));
+  const ids: string[] = new Array(count).fill("");
+  const nodes = ids.map((_, i) => createNode(loadersByIdOnceKnown(options, () => ids[i] as string)));
+  try {
+    const bound = await Promise.all(nodes.map((node) => node.listen(0)));
+    bound.forEach(({ id }, i) => {
+      ids[i] = id;
+    });
+    for (const node of nodes) node.setPeers(ids);
+  } catch (err) {
+    await Promise.all(nodes.map((node) => node.close()));
+    throw err;
+  }
   const ring = new HashRing(ids);
   return {
     nodes,
@@ -33,4 +52,22 @@ export async function startNodes(
       await Promise.all(nodes.map((node) => node.close()));
     },
   };
+}
+
+/** `options("")`, with each namespace's loader taken from `options(id())` at its first call. */
+function loadersByIdOnceKnown(options: (self: string) => SharedOptions, id: () => string): SharedOptions {
+  const draft = options("");
+  let final: SharedOptions | undefined;
+  const namespaces: Record<string, NamespaceOptions> = {};
+  for (const [name, ns] of Object.entries(draft.namespaces)) {
+    namespaces[name] = {
+      ...ns,
+      load: (key, ctx) => {
+        final ??= options(id());
+        const load = final.namespaces[name]?.load ?? ns.load;
+        return load(key, ctx);
+      },
+    };
+  }
+  return { ...draft, namespaces };
 }

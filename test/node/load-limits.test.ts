@@ -66,12 +66,17 @@ describe("maxConcurrentLoads", () => {
 describe("load timeout", () => {
   it("time queued behind the cap counts: a key that waits past the deadline times out without a loader call", async () => {
     const started: string[] = [];
+    let loaderReturned: () => void = () => {};
+    const returned = new Promise<void>((resolve) => {
+      loaderReturned = resolve;
+    });
     const ns = new Namespace("n", {
       maxConcurrentLoads: 1,
       loadTimeoutMs: 40,
       load: async (key) => {
         started.push(key);
         await sleep(100); // ignores its signal and holds the only slot
+        loaderReturned();
         return key;
       },
     });
@@ -79,7 +84,9 @@ describe("load timeout", () => {
     const queued = ns.read("queued");
     await expect(first).rejects.toBeInstanceOf(LoadTimeoutError);
     await expect(queued).rejects.toBeInstanceOf(LoadTimeoutError);
-    await sleep(120); // the first loader returns and frees its slot
+    // The first loader returns and frees its slot; the queued call would start within this turn.
+    await returned;
+    await new Promise((resolve) => setImmediate(resolve));
     expect(started).toEqual(["first"]);
     expect(ns.stats()).toMatchObject({ loads: 1, loadTimeouts: 2, items: 0 });
   });

@@ -191,14 +191,29 @@ describe("membership", () => {
 });
 
 describe("balance over 100k keys", () => {
-  it.each([3, 10, 50])("the most-loaded of %i members holds at most 1.10 x the mean", (n) => {
+  /**
+   * The most-loaded member's keys over the mean, as measured for this ring
+   * (2048 virtual nodes, `key:0` .. `key:99999`, members `members(n)`). The
+   * ring is deterministic, so each figure is pinned within a small margin:
+   * a change of the hash, the point layout or the default virtual node
+   * count shows here as a changed figure, even one that stays well under a
+   * loose bound such as 1.10.
+   */
+  const MEASURED: [members: number, worstOverMean: number][] = [
+    [3, 1.012],
+    [10, 1.015],
+    [50, 1.07],
+  ];
+  const MARGIN = 0.002;
+
+  it.each(MEASURED)("the most-loaded of %i members holds %f x the mean", (n, stated) => {
     const ring = new HashRing(members(n));
     const counts = new Map<string, number>();
     for (const owner of owners(ring)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
     expect(counts.size).toBe(n);
-    const mean = KEY_COUNT / n;
-    const most = Math.max(...counts.values());
-    expect(most / mean).toBeLessThanOrEqual(1.1);
+    const worst = Math.max(...counts.values()) / (KEY_COUNT / n);
+    expect(worst).toBeGreaterThanOrEqual(stated - MARGIN);
+    expect(worst).toBeLessThanOrEqual(stated + MARGIN);
   });
 });
 
