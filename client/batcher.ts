@@ -13,26 +13,69 @@
  * Each get stays its own failover unit: when a batch gets no answer, every
  * get in it fails with the same AttemptError and moves on to its own next
  * node, so one dead node fails no get.
+ *
+ * A get waits as a `BatchWaiter`: the client's own get call is one (its
+ * promise is the caller's, settled straight from the batch answer), and
+ * `get` wraps a plain promise around one for failover's retries.
  */
 import { AbortedError, BurrowError, UnavailableError } from "../shared/errors.js";
 import { type Attempt, AttemptError } from "./failover.js";
 import type { Members, NodeHandle } from "./members.js";
 import type { Requests } from "./requests.js";
 
-/** One caller waiting for one key of a pending batch. */
-interface Waiter {
-  resolve: (value: Uint8Array | undefined) => void;
-  reject: (err: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  settled: boolean;
+/**
+ * One caller waiting for one key of a batch. It is its own abort listener
+ * (`handleEvent`), so a get costs no closure beyond its promise's.
+ */
+export abstract class BatchWaiter {
+  /** True once answered, failed or aborted: later outcomes change nothing. */
+  private settled = false;
   /** Another caller waiting for the same key in the same batch. */
-  next: Waiter | undefined;
+  next: BatchWaiter | undefined = undefined;
+
+  /** @param signal the caller's: aborting it settles this waiter with AbortedError. */
+  constructor(readonly signal: AbortSignal | undefined) {}
+
+  /** Called once: the value (undefined: no such key), or the error (AttemptError: the node gave no answer). */
+  protected abstract done(value: Uint8Array | undefined, error: unknown): void;
+
+  /** Settles this waiter, once; stops listening to its signal. */
+  settle(value: Uint8Array | undefined, error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal?.removeEventListener("abort", this);
+    this.done(value, error);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.settle(undefined, new AbortedError(undefined, { cause: this.signal?.reason }));
+  }
+}
+
+/** A waiter whose outcome settles a promise of its own (`Batcher.get`). */
+class PromiseWaiter extends BatchWaiter {
+  readonly promise: Promise<Uint8Array | undefined>;
+  private resolve!: (value: Uint8Array | undefined) => void;
+  private reject!: (err: unknown) => void;
+
+  constructor(signal: AbortSignal | undefined) {
+    super(signal);
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  protected done(value: Uint8Array | undefined, error: unknown): void {
+    if (error === undefined) this.resolve(value);
+    else this.reject(error);
+  }
 }
 
 class PendingBatch {
   /** Key -> its callers, in the order the keys were asked for. */
-  readonly waiters = new Map<string, Waiter>();
+  readonly waiters = new Map<string, BatchWaiter>();
   sent = false;
 
   constructor(
@@ -69,7 +112,20 @@ export class Batcher {
 
   /** The batched attempt: one get of one key on one node, sent with its neighbours. */
   readonly get: Attempt<Uint8Array | undefined> = (node, namespace, key, detour, signal) => {
-    if (this.closed) return Promise.reject(new UnavailableError("the client is closed"));
+    const waiter = new PromiseWaiter(signal);
+    this.add(node, namespace, key, detour, waiter);
+    return waiter.promise;
+  };
+
+  /**
+   * Adds one get of `key` on `node` to this turn's batch; `waiter` is
+   * settled once (see `BatchWaiter`), at once when the client is closed.
+   */
+  add(node: NodeHandle, namespace: string, key: string, detour: boolean, waiter: BatchWaiter): void {
+    if (this.closed) {
+      waiter.settle(undefined, new UnavailableError("the client is closed"));
+      return;
+    }
     let bySlot = this.open.get(node);
     if (bySlot === undefined) {
       bySlot = new Map();
@@ -84,28 +140,14 @@ export class Batcher {
       this.immediate ??= setImmediate(this.flushScheduled);
     }
     const waiters = batch.waiters;
-    const promise = new Promise<Uint8Array | undefined>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
-        settled: false,
-        next: waiters.get(key),
-      };
-      if (signal !== undefined) {
-        waiter.onAbort = () =>
-          settle(waiter, undefined, new AbortedError(undefined, { cause: signal.reason }));
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
-      }
-      waiters.set(key, waiter);
-    });
+    waiter.next = waiters.get(key);
+    waiters.set(key, waiter);
+    waiter.signal?.addEventListener("abort", waiter, { once: true });
     if (waiters.size >= this.maxBatchKeys) {
       bySlot.delete(slot);
       void this.send(batch);
     }
-    return promise;
-  };
+  }
 
   /** Fails every get not yet sent; no batch is sent after this. */
   close(): void {
@@ -137,37 +179,36 @@ export class Batcher {
       for (const waiter of waiters.values()) settleAll(waiter, undefined, error);
       return;
     }
-    const keys = [...waiters.keys()];
+    const keys: string[] = new Array(waiters.size);
+    const heads: BatchWaiter[] = new Array(waiters.size);
+    let i = 0;
+    waiters.forEach((waiter, key) => {
+      keys[i] = key;
+      heads[i++] = waiter;
+    });
     if (keys.length > 1) {
       this.batches++;
       this.batchedKeys += keys.length;
     }
     // A lone get with one caller is cancelled by that caller's signal.
-    const first = waiters.values().next().value as Waiter;
+    const first = heads[0] as BatchWaiter;
     const signal = keys.length === 1 && first.next === undefined ? first.signal : undefined;
     try {
-      await this.requests.read(node, namespace, keys, batch.detour, signal, (i, outcome) => {
-        const waiter = waiters.get(keys[i] as string) as Waiter;
+      await this.requests.read(node, namespace, keys, batch.detour, signal, (index, outcome) => {
+        const waiter = heads[index] as BatchWaiter;
         if (outcome instanceof BurrowError) settleAll(waiter, undefined, outcome);
         else settleAll(waiter, outcome.value, undefined);
       });
     } catch (err) {
       // Keys answered before the failure keep their answers (settling twice is a no-op).
-      for (const waiter of waiters.values()) settleAll(waiter, undefined, err);
+      for (const waiter of heads) settleAll(waiter, undefined, err);
     }
   }
 }
 
-function settleAll(first: Waiter, value: Uint8Array | undefined, error: unknown): void {
-  for (let waiter: Waiter | undefined = first; waiter !== undefined; waiter = waiter.next) {
-    settle(waiter, value, error);
+/** Settles every caller of one key in one batch. */
+function settleAll(first: BatchWaiter, value: Uint8Array | undefined, error: unknown): void {
+  for (let waiter: BatchWaiter | undefined = first; waiter !== undefined; waiter = waiter.next) {
+    waiter.settle(value, error);
   }
-}
-
-function settle(waiter: Waiter, value: Uint8Array | undefined, error: unknown): void {
-  if (waiter.settled) return;
-  waiter.settled = true;
-  if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener("abort", waiter.onAbort);
-  if (error === undefined) waiter.resolve(value);
-  else waiter.reject(error);
 }

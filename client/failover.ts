@@ -79,21 +79,36 @@ export class Failover {
     };
   }
 
-  /** Runs `attempt` on the node for `key`, then on the next ones while attempts get no answer. */
-  async run<T>(
+  /**
+   * Runs `attempt` on the node for `key`, then on the next ones while
+   * attempts get no answer. Not an async function: the first attempt's
+   * promise is chained once, with no frame of its own around it.
+   */
+  run<T>(attempt: Attempt<T>, namespace: string, key: string, signal: AbortSignal | undefined): Promise<T> {
+    const first = this.members.ownerOf(key);
+    if (first === undefined) return Promise.reject(this.noNode(key));
+    return attempt(first, namespace, key, this.members.isDetour(first, key), signal).then(undefined, (err) =>
+      this.recover(err, attempt, namespace, key, signal, first),
+    );
+  }
+
+  /**
+   * What follows a first attempt on `first` that failed with `err`: the
+   * error as the caller sees it, or (for no answer) the next attempts.
+   * For callers that made the first attempt themselves (the batched get).
+   */
+  recover<T>(
+    err: unknown,
     attempt: Attempt<T>,
     namespace: string,
     key: string,
     signal: AbortSignal | undefined,
+    first: NodeHandle,
   ): Promise<T> {
-    const first = this.members.ownerOf(key);
-    if (first === undefined) throw this.noNode(key);
-    try {
-      return await attempt(first, namespace, key, this.members.isDetour(first, key), signal);
-    } catch (err) {
-      if (!(err instanceof AttemptError) || this.options.retries === 0) throw publicError(err, signal);
-      return this.retry(attempt, namespace, key, signal, first, err);
+    if (!(err instanceof AttemptError) || this.options.retries === 0) {
+      return Promise.reject(publicError(err, signal));
     }
+    return this.retry(attempt, namespace, key, signal, first, err);
   }
 
   private async retry<T>(

@@ -18,6 +18,7 @@ import { UndiciTransport } from "../shared/transport.js";
 import { assertKey, assertNamespace } from "../shared/validate.js";
 import { Batcher } from "./batcher.js";
 import { type Attempt, Failover } from "./failover.js";
+import { GetCall, ManyCall, type ReadContext } from "./get-call.js";
 import { Members, type NodeHandle } from "./members.js";
 import { NearCache } from "./near-cache.js";
 import { type BurrowClientOptions, type CallOptions, resolveOptions, type SetOptions } from "./options.js";
@@ -67,8 +68,12 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private readonly counters = newCallCounters();
   /** How a get reaches a node: batched, or a plain GET each when batching is off. */
   private readonly readAttempt: Attempt<Uint8Array | undefined>;
+  /** What a batched read reports to (see `GetCall`). */
+  private readonly readContext: ReadContext;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** The namespace that last passed validation (see `validate`). */
+  private validNamespace: string | undefined;
 
   /**
    * @param servers every node, as `host:port` or base URLs (an array, or one
@@ -122,6 +127,12 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       maxBackoffMs: o.maxBackoffMs,
       isClosed: () => this.closed,
     });
+    this.readContext = {
+      batcher: this.batcher,
+      failover: this.failover,
+      members: this.members,
+      counters: this.counters,
+    };
     this.readAttempt = o.batching
       ? this.batcher.get
       : (node, namespace, key, detour, signal) => this.readAlone(node, namespace, key, detour, signal);
@@ -142,9 +153,9 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 
   /** The value of `key`, or undefined when there is no such key. The bytes are the caller's own. */
-  async get(namespace: string, key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
-    const value = await this.read(namespace, key, options?.signal, this.readAttempt);
-    return value === undefined ? undefined : own(value, this.near !== undefined);
+  get(namespace: string, key: string, options?: CallOptions): Promise<Uint8Array | undefined> {
+    const value = this.read(namespace, key, options?.signal, this.readAttempt);
+    return this.near === undefined ? value : value.then(copyOf);
   }
 
   /** The value of `key` decoded as UTF-8, or undefined when there is no such key. */
@@ -185,14 +196,12 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     const unique = [...new Set(keys)];
     for (const key of unique) assertKey(key);
     const signal = options?.signal;
-    const values = await Promise.all(
-      unique.map((key) => this.read(namespace, key, signal, this.batcher.get, true)),
-    );
+    const values = await this.readMany(namespace, unique, signal);
     const result = new Map<string, Uint8Array>();
-    const copy = this.near !== undefined;
+    const shared = this.near !== undefined;
     for (let i = 0; i < unique.length; i++) {
       const value = values[i];
-      if (value !== undefined) result.set(unique[i] as string, own(value, copy));
+      if (value !== undefined) result.set(unique[i] as string, shared ? new Uint8Array(value) : value);
     }
     return result;
   }
@@ -295,8 +304,44 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     });
   }
 
-  /** One key through the near cache, then the nodes. The bytes may be shared: callers copy. */
-  private async read(
+  /** Distinct, validated keys of one namespace, always batched: a value or undefined per key, in order. */
+  private readMany(
+    namespace: string,
+    keys: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<(Uint8Array | undefined)[]> {
+    // The usual call (see `read`), with a node up for the keys: one promise for every key.
+    const nodes = this.near === undefined && this.members.isReady ? this.ownersOf(keys) : undefined;
+    if (nodes === undefined) {
+      return Promise.all(keys.map((key) => this.read(namespace, key, signal, this.batcher.get, true)));
+    }
+    this.counters.gets += keys.length;
+    try {
+      this.checkOpen(signal);
+    } catch (err) {
+      this.counters.errors += keys.length;
+      return Promise.reject(err);
+    }
+    return ManyCall.start(this.readContext, namespace, keys, nodes, signal);
+  }
+
+  /** The node each key goes to now, or undefined when no node is up. */
+  private ownersOf(keys: readonly string[]): NodeHandle[] | undefined {
+    const nodes: NodeHandle[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const node = this.members.ownerOf(keys[i] as string);
+      if (node === undefined) return undefined;
+      nodes[i] = node;
+    }
+    return nodes;
+  }
+
+  /**
+   * One key through the near cache, then the nodes. Bytes from a node are
+   * the caller's own; with a near cache they may be shared: callers copy.
+   * Never throws: every failure is a rejection.
+   */
+  private read(
     namespace: string,
     key: string,
     signal: AbortSignal | undefined,
@@ -305,11 +350,28 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   ): Promise<Uint8Array | undefined> {
     this.counters.gets++;
     try {
-      if (!validated) {
-        assertNamespace(namespace);
-        assertKey(key);
-      }
+      if (!validated) this.validate(namespace, key);
       this.checkOpen(signal);
+    } catch (err) {
+      this.counters.errors++;
+      return Promise.reject(err);
+    }
+    // The usual get: batched, no near cache, the first probe round over, a node up.
+    if (attempt === this.batcher.get && this.near === undefined && this.members.isReady) {
+      const node = this.members.ownerOf(key);
+      if (node !== undefined) return GetCall.start(this.readContext, node, namespace, key, signal);
+    }
+    return this.readCarefully(namespace, key, signal, attempt);
+  }
+
+  /** `read` through the near cache, before the first probe round is over, or with batching off. */
+  private async readCarefully(
+    namespace: string,
+    key: string,
+    signal: AbortSignal | undefined,
+    attempt: Attempt<Uint8Array | undefined>,
+  ): Promise<Uint8Array | undefined> {
+    try {
       const near = this.near;
       let nearKey = "";
       let since = 0;
@@ -367,6 +429,16 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     }
   }
 
+  /** Throws a BadRequestError for a bad namespace or key. */
+  private validate(namespace: string, key: string): void {
+    // Calls mostly name the same namespace: its regex check is done once, not per call.
+    if (namespace !== this.validNamespace) {
+      assertNamespace(namespace);
+      this.validNamespace = namespace;
+    }
+    assertKey(key);
+  }
+
   private checkOpen(signal: AbortSignal | undefined): void {
     if (this.closed) throw new UnavailableError("the client is closed");
     if (signal?.aborted) throw new AbortedError(undefined, { cause: signal.reason });
@@ -388,10 +460,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   }
 }
 
-/**
- * Bytes the caller may keep and change: a view into a batch answer or a
- * near-cache entry is copied; a whole answer body is the caller's already.
- */
-function own(value: Uint8Array, shared: boolean): Uint8Array {
-  return shared || value.byteLength !== value.buffer.byteLength ? new Uint8Array(value) : value;
+/** A copy the caller may keep and change, for bytes shared with the near cache. */
+function copyOf(value: Uint8Array | undefined): Uint8Array | undefined {
+  return value === undefined ? undefined : new Uint8Array(value);
 }

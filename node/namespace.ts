@@ -113,6 +113,9 @@ export interface NamespaceStats {
 
 export type { Lookup } from "./peers.js";
 
+/** One key's answer in `readMany`: settled at once when the key was at hand, else a promise that never rejects. */
+export type BatchAnswer = Lookup | BurrowError | Promise<Lookup | BurrowError>;
+
 type Counter = Exclude<keyof NamespaceStats, "items" | "bytes" | "maxBytes" | "hotItems" | "hotBytes">;
 
 /** How a read or write reached this node. */
@@ -216,46 +219,59 @@ export class Namespace {
    * load_timeout, or the owner's error answer); failures are never cached.
    */
   read(key: string, options: RouteOptions = {}): Promise<Lookup> {
+    const answer = this.readNow(key, options);
+    return answer instanceof Promise ? answer : Promise.resolve(answer);
+  }
+
+  /**
+   * As `read`, but a key at hand (in the store, or a hot copy) is answered
+   * at once, not through a promise: a front end can then answer a command
+   * of hits in the same turn, without a promise or a timer per key.
+   */
+  readNow(key: string, options: RouteOptions = {}): Lookup | Promise<Lookup> {
     this.counters.gets++;
     const owner = this.placement.ownerOf(key);
     if (owner === this.placement.self) return this.readOwn(key);
     if (options.here) return this.readHere(key);
     const hot = this.fromHot(key);
-    if (hot !== undefined) return Promise.resolve(hot);
+    if (hot !== undefined) return hot;
     const joined = this.joinForward(key);
     if (joined !== undefined) return joined;
     return this.forward(owner, [key])[0] as Promise<Lookup>;
   }
 
   /**
-   * Many keys at once: one settled answer per key, in order (a lookup, or
-   * that key's error), each as soon as it is known, so a front end may
-   * answer the fast keys before the slow. Keys owned elsewhere go to each
-   * owner as one request; keys already loading or forwarded join that flight.
+   * Many keys at once: one answer per key, in order (a lookup, or that
+   * key's error). A key at hand (in the store, or a hot copy) is answered
+   * at once; the others are promises that settle as soon as each is known,
+   * so a front end may answer the fast keys before the slow. Keys owned
+   * elsewhere go to each owner as one request; keys already loading or
+   * forwarded join that flight.
    */
-  readMany(keys: readonly string[], options: RouteOptions = {}): Promise<Lookup | BurrowError>[] {
-    const answers: Promise<Lookup | BurrowError>[] = new Array(keys.length);
-    const byOwner = new Map<string, number[]>();
+  readMany(keys: readonly string[], options: RouteOptions = {}): BatchAnswer[] {
+    const answers: BatchAnswer[] = new Array(keys.length);
+    let byOwner: Map<string, number[]> | undefined;
     const { self } = this.placement;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       this.counters.gets++;
       const owner = this.placement.ownerOf(key);
-      let answer: Promise<Lookup> | undefined;
+      let answer: Lookup | Promise<Lookup> | undefined;
       if (owner === self) answer = this.readOwn(key);
       else if (options.here) answer = this.readHere(key);
       else {
-        const hot = this.fromHot(key);
-        answer = hot === undefined ? this.joinForward(key) : Promise.resolve(hot);
+        answer = this.fromHot(key) ?? this.joinForward(key);
         if (answer === undefined) {
+          byOwner ??= new Map();
           const indices = byOwner.get(owner);
           if (indices === undefined) byOwner.set(owner, [i]);
           else indices.push(i);
           continue;
         }
       }
-      answers[i] = answer.catch(asBurrowError);
+      answers[i] = answer instanceof Promise ? answer.catch(asBurrowError) : answer;
     }
+    if (byOwner === undefined) return answers;
     for (const [owner, indices] of byOwner) {
       // A key asked for twice in one batch is forwarded once.
       const unique = [...new Set(indices.map((i) => keys[i] as string))];
@@ -316,25 +332,25 @@ export class Namespace {
   }
 
   /** A key this node owns: the main store, else one load per key. */
-  private readOwn(key: string): Promise<Lookup> {
+  private readOwn(key: string): Lookup | Promise<Lookup> {
     const stored = this.store.get(key);
     if (stored !== undefined) {
       this.counters.hits++;
-      return Promise.resolve(this.lookup(key, stored, this.store));
+      return this.lookup(key, stored, this.store);
     }
     this.counters.misses++;
     return this.loadOnce(key, this.store);
   }
 
   /** A key owned elsewhere, served here: the main store or the hot cache, else one load kept as a hot copy. */
-  private readHere(key: string): Promise<Lookup> {
+  private readHere(key: string): Lookup | Promise<Lookup> {
     const stored = this.store.get(key);
     if (stored !== undefined) {
       this.counters.hits++;
-      return Promise.resolve(this.lookup(key, stored, this.store));
+      return this.lookup(key, stored, this.store);
     }
     const hot = this.fromHot(key);
-    if (hot !== undefined) return Promise.resolve(hot);
+    if (hot !== undefined) return hot;
     this.counters.misses++;
     return this.loadOnce(key, this.hot);
   }
@@ -390,7 +406,10 @@ export class Namespace {
 
   /** Stores a written value; `ttlMs` overrides the namespace TTL exactly (no jitter). */
   private set(key: string, value: Uint8Array, ttlMs?: number): boolean {
-    this.forget(key);
+    // As forget(), except that the store's entry is replaced in place, not deleted first.
+    this.loads.forget(key);
+    this.forwards.forget(key);
+    this.hot.delete(key);
     return this.store.set(key, value, ttlMs ?? this.ttlMs);
   }
 

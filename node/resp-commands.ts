@@ -18,7 +18,7 @@ import {
 import { type ReplyWriter, RespReplyError } from "../shared/resp.js";
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
 import type { Membership } from "./membership.js";
-import type { Lookup, Namespace, NamespaceStats, RouteOptions } from "./namespace.js";
+import type { BatchAnswer, Lookup, Namespace, NamespaceStats, RouteOptions } from "./namespace.js";
 
 // --- what commands see --------------------------------------------------------
 
@@ -217,16 +217,24 @@ function colonOf(arg: Buffer): number {
   return colon;
 }
 
-/** The namespace part of `namespace:key`. */
-function namespaceOfKey(env: CommandEnv, arg: Buffer, colon: number): Namespace {
+/** The namespace named by the first `length` bytes of `arg`: the part of `namespace:key` before its colon, or a whole argument. */
+function namespaceOfKey(env: CommandEnv, arg: Buffer, length: number): Namespace {
   // A node has a few namespaces: comparing bytes is cheaper than making the name a string.
-  next: for (const { bytes, ns } of env.namespaceNames) {
-    if (bytes.length !== colon) continue;
-    for (let i = 0; i < colon; i++) if (arg[i] !== bytes[i]) continue next;
-    return ns;
-  }
+  for (const { bytes, ns } of env.namespaceNames) if (sameBytes(arg, bytes, length)) return ns;
   // Namespace names are ASCII: latin1 maps any other byte to a character the name check refuses.
-  return namespaceNamed(env, arg.toString("latin1", 0, colon));
+  return namespaceNamed(env, arg.toString("latin1", 0, length));
+}
+
+/** The namespace an argument names. */
+function namespaceOfArg(env: CommandEnv, arg: Buffer): Namespace {
+  return namespaceOfKey(env, arg, arg.length);
+}
+
+/** True when the first `length` bytes of `arg` (all of it by default) are exactly `bytes`. */
+function sameBytes(arg: Buffer, bytes: Buffer, length = arg.length): boolean {
+  if (bytes.length !== length || arg.length < length) return false;
+  for (let i = 0; i < length; i++) if (arg[i] !== bytes[i]) return false;
+  return true;
 }
 
 /** A key's bytes from `start` as the key string: valid UTF-8 of 1..1024 bytes, or BAD_REQUEST. */
@@ -251,18 +259,33 @@ function keyText(arg: Buffer, start: number): string {
   return key;
 }
 
+const OWNER_BYTES = Buffer.from("owner", "latin1");
+const HERE_BYTES = Buffer.from("here", "latin1");
+
 function routeOf(arg: Buffer): RouteOptions {
+  if (sameBytes(arg, OWNER_BYTES)) return OWNER_ROUTE;
+  if (sameBytes(arg, HERE_BYTES)) return HERE_ROUTE;
   const route = arg.toString("latin1");
-  if (route === "owner") return OWNER_ROUTE;
-  if (route === "here") return HERE_ROUTE;
   throw new BadRequestError(`the route must be "owner" or "here", got ${JSON.stringify(route.slice(0, 40))}`);
 }
 
-/** A whole number in [min, max] written in plain decimal (an optional minus, no leading zeros), or undefined. */
+/**
+ * A whole number in [min, max] written in plain decimal (an optional minus,
+ * 1 to 16 digits, no leading zeros, no "-0"), or undefined. Read from the
+ * bytes: no string, no regex.
+ */
 function decimal(arg: Buffer, min: number, max: number): number | undefined {
-  const text = arg.toString("latin1");
-  if (!/^(0|-?[1-9]\d{0,15})$/.test(text)) return undefined;
-  const n = Number(text);
+  const negative = arg[0] === 0x2d; // -
+  const first = negative ? 1 : 0;
+  const digits = arg.length - first;
+  if (digits < 1 || digits > 16 || (arg[first] === 0x30 && (digits > 1 || negative))) return undefined;
+  let n = 0;
+  for (let i = first; i < arg.length; i++) {
+    const digit = (arg[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    n = n * 10 + digit;
+  }
+  if (negative) n = -n;
   return n >= min && n <= max ? n : undefined;
 }
 
@@ -278,17 +301,13 @@ function shown(arg: Buffer, max = 128): string {
 /**
  * Starts the reads of `namespace:key` arguments `from` onward: one
  * `readMany` per namespace (keys may mix namespaces). Each element is the
- * key's settled answer, or the BurrowError of a key that could not be read
- * (bad key, unknown namespace).
+ * key's answer (see `BatchAnswer`), or the BurrowError of a key that could
+ * not be read (bad key, unknown namespace).
  */
-function readKeys(
-  env: CommandEnv,
-  args: Buffer[],
-  from: number,
-): (Promise<Lookup | BurrowError> | BurrowError)[] {
+function readKeys(env: CommandEnv, args: Buffer[], from: number): BatchAnswer[] {
   const count = args.length - from;
   if (count > env.maxBatchKeys) throw new BadRequestError(`at most ${env.maxBatchKeys} keys per command`);
-  const out: (Promise<Lookup | BurrowError> | BurrowError)[] = new Array(count);
+  const out: BatchAnswer[] = new Array(count);
   // Usually every key is in one namespace: keep that case free of a Map.
   let first: Namespace | undefined;
   const firstKeys: string[] = [];
@@ -330,6 +349,22 @@ function spread<T>(out: T[], answers: T[], at: number[]): void {
   for (let j = 0; j < answers.length; j++) out[at[j] as number] = answers[j] as T;
 }
 
+/** True when no answer is still a promise: the command can be answered at once. */
+function allSettled<T>(answers: readonly (T | Promise<T>)[]): answers is T[] {
+  for (let i = 0; i < answers.length; i++) if (answers[i] instanceof Promise) return false;
+  return true;
+}
+
+/**
+ * Leaves an answer known now in the slot (the command is answered in this
+ * turn, with no promise); hands a promise back to the connection.
+ */
+function answer<T>(slot: ReplySlot, value: T | Promise<T>): Promise<T> | undefined {
+  if (value instanceof Promise) return value;
+  slot.value = value;
+  return undefined;
+}
+
 function firstError(outcomes: readonly (Lookup | BurrowError)[]): BurrowError | undefined {
   for (const outcome of outcomes) if (outcome instanceof BurrowError) return outcome;
   return undefined;
@@ -362,35 +397,64 @@ function ttlOnWire(ttlMs: number): number {
 
 // --- keys: Redis commands -------------------------------------------------------
 
-function get(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): Promise<Lookup> {
+function get(
+  env: CommandEnv,
+  _session: RespSession,
+  args: Buffer[],
+  slot: ReplySlot,
+): Promise<Lookup> | undefined {
   const arg = args[1] as Buffer;
   const colon = colonOf(arg);
   const ns = namespaceOfKey(env, arg, colon);
   slot.kind = REPLY_VALUE;
-  return ns.read(keyText(arg, colon + 1), OWNER_ROUTE);
+  return answer(slot, ns.readNow(keyText(arg, colon + 1), OWNER_ROUTE));
 }
 
-function mget(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): Promise<unknown> {
+function mget(
+  env: CommandEnv,
+  _session: RespSession,
+  args: Buffer[],
+  slot: ReplySlot,
+): Promise<unknown> | undefined {
   const answers = readKeys(env, args, 1);
   slot.kind = REPLY_OUTCOMES;
-  return Promise.all(answers);
+  if (!allSettled(answers)) return Promise.all(answers);
+  slot.value = answers;
+  return undefined;
 }
 
-function exists(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): Promise<unknown> {
+function exists(
+  env: CommandEnv,
+  _session: RespSession,
+  args: Buffer[],
+  slot: ReplySlot,
+): Promise<unknown> | undefined {
   const answers = readKeys(env, args, 1);
   // A bad key fails the whole command, as a bad key fails GET.
   for (const answer of answers) if (answer instanceof BurrowError) throw answer;
   slot.kind = REPLY_INTEGER;
-  return Promise.all(answers).then(countExisting);
+  if (!allSettled(answers)) return Promise.all(answers).then(countExisting);
+  slot.value = countExisting(answers);
+  return undefined;
 }
 
-function pttl(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): Promise<Lookup> {
+function pttl(
+  env: CommandEnv,
+  _session: RespSession,
+  args: Buffer[],
+  slot: ReplySlot,
+): Promise<Lookup> | undefined {
   const promise = get(env, _session, args, slot);
   slot.kind = REPLY_PTTL;
   return promise;
 }
 
-function ttl(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): Promise<Lookup> {
+function ttl(
+  env: CommandEnv,
+  _session: RespSession,
+  args: Buffer[],
+  slot: ReplySlot,
+): Promise<Lookup> | undefined {
   const promise = get(env, _session, args, slot);
   slot.kind = REPLY_TTL;
   return promise;
@@ -461,33 +525,50 @@ function del(env: CommandEnv, _session: RespSession, args: Buffer[], slot: Reply
 
 // --- keys: Burrow commands --------------------------------------------------------
 
-/** BURROW.MGET <ns> <pollMs> <route> <key>...: see the README's wire section. */
+/**
+ * BURROW.MGET <ns> <pollMs> <route> <key>...: see the README's wire section.
+ * When every key is at hand (the usual hit) the answer is written in this
+ * turn; only a command with keys still loading waits, and only it arms the
+ * `pollMs` timer.
+ */
 function burrowMget(
   env: CommandEnv,
   _session: RespSession,
   args: Buffer[],
   slot: ReplySlot,
-): Promise<unknown> {
-  const ns = namespaceNamed(env, args[1]?.toString("latin1") ?? "");
+): Promise<unknown> | undefined {
+  const ns = namespaceOfArg(env, args[1] as Buffer);
   const pollMs = decimal(args[2] as Buffer, 0, 2_147_483_647);
   if (pollMs === undefined)
     throw new BadRequestError("pollMs must be a whole number of milliseconds (0: wait)");
   const route = routeOf(args[3] as Buffer);
   const count = args.length - 4;
   if (count > env.maxBatchKeys) throw new BadRequestError(`at most ${env.maxBatchKeys} keys per command`);
-  const answers: (Promise<Lookup | BurrowError> | BurrowError)[] = new Array(count);
-  const keys: string[] = [];
-  const at: number[] = [];
+  const keys: string[] = new Array(count);
+  let bad: BurrowError[] | undefined;
   for (let i = 0; i < count; i++) {
     try {
-      keys.push(keyText(args[4 + i] as Buffer, 0));
-      at.push(i);
+      keys[i] = keyText(args[4 + i] as Buffer, 0);
     } catch (err) {
-      answers[i] = err as BurrowError;
+      bad ??= new Array(count);
+      bad[i] = err as BurrowError;
     }
   }
-  spread(answers, ns.readMany(keys, route), at);
+  let answers: BatchAnswer[];
+  if (bad === undefined) answers = ns.readMany(keys, route);
+  else {
+    // Bad keys are answered with their error; the others are read as usual.
+    const at: number[] = [];
+    for (let i = 0; i < count; i++) if (bad[i] === undefined) at.push(i);
+    const good = at.map((i) => keys[i] as string);
+    answers = bad;
+    spread(answers, ns.readMany(good, route), at);
+  }
   slot.kind = REPLY_BATCH;
+  if (allSettled(answers)) {
+    slot.value = answers;
+    return undefined;
+  }
   return pollMs === 0 ? Promise.all(answers) : poll(answers, pollMs);
 }
 
@@ -497,13 +578,17 @@ type PolledOutcome = Lookup | BurrowError | typeof PENDING;
  * The answers settled within `pollMs`, PENDING for the others (whose loads
  * go on: asking again joins them). Resolves as soon as all have settled.
  */
-function poll(
-  answers: (Promise<Lookup | BurrowError> | BurrowError)[],
-  pollMs: number,
-): Promise<PolledOutcome[]> {
+function poll(answers: readonly BatchAnswer[], pollMs: number): Promise<PolledOutcome[]> {
   return new Promise((resolve) => {
-    const outcomes: PolledOutcome[] = new Array(answers.length).fill(PENDING);
-    let left = answers.length;
+    const outcomes: PolledOutcome[] = new Array(answers.length);
+    let left = 0;
+    for (let i = 0; i < answers.length; i++) {
+      const answer = answers[i] as BatchAnswer;
+      if (answer instanceof Promise) {
+        outcomes[i] = PENDING;
+        left++;
+      } else outcomes[i] = answer;
+    }
     // A copy, so answers that settle later cannot change a reply already handed over.
     const timer = setTimeout(() => resolve(outcomes.slice()), pollMs);
     const settle = (i: number, outcome: Lookup | BurrowError) => {
@@ -514,9 +599,8 @@ function poll(
       }
     };
     for (let i = 0; i < answers.length; i++) {
-      const answer = answers[i] as Promise<Lookup | BurrowError> | BurrowError;
-      if (answer instanceof BurrowError) settle(i, answer);
-      else answer.then((outcome) => settle(i, outcome));
+      const answer = answers[i] as BatchAnswer;
+      if (answer instanceof Promise) answer.then((outcome) => settle(i, outcome));
     }
   });
 }
@@ -536,7 +620,7 @@ function burrowSet(
   args: Buffer[],
   slot: ReplySlot,
 ): Promise<unknown> {
-  const ns = namespaceNamed(env, (args[1] as Buffer).toString("latin1"));
+  const ns = namespaceOfArg(env, args[1] as Buffer);
   const key = keyText(args[2] as Buffer, 0);
   const ttlMs = ttlArgument(args[3] as Buffer);
   const route = routeOf(args[4] as Buffer);
@@ -552,7 +636,7 @@ function burrowDel(
   args: Buffer[],
   slot: ReplySlot,
 ): Promise<unknown> {
-  const ns = namespaceNamed(env, (args[1] as Buffer).toString("latin1"));
+  const ns = namespaceOfArg(env, args[1] as Buffer);
   const key = keyText(args[2] as Buffer, 0);
   const route = routeOf(args[3] as Buffer);
   slot.kind = REPLY_IDS;
@@ -561,7 +645,7 @@ function burrowDel(
 
 /** BURROW.PURGE <ns> <key>: drops this node's copies; never forwarded. */
 function burrowPurge(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
-  const ns = namespaceNamed(env, (args[1] as Buffer).toString("latin1"));
+  const ns = namespaceOfArg(env, args[1] as Buffer);
   ns.forget(keyText(args[2] as Buffer, 0));
   slot.kind = REPLY_OK;
   return undefined;
@@ -569,7 +653,7 @@ function burrowPurge(env: CommandEnv, _session: RespSession, args: Buffer[], slo
 
 /** BURROW.OWNER <ns> <key>: the owner's id as this node sees it. */
 function burrowOwner(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
-  const ns = namespaceNamed(env, (args[1] as Buffer).toString("latin1"));
+  const ns = namespaceOfArg(env, args[1] as Buffer);
   slot.kind = REPLY_BULK;
   slot.value = ns.ownerOf(keyText(args[2] as Buffer, 0));
   return undefined;
@@ -1153,8 +1237,12 @@ for (const command of COMMAND_LIST) {
 }
 
 const GET = COMMANDS.get("get") as CommandSpec;
+const BURROW_MGET = COMMANDS.get("burrow.mget") as CommandSpec;
+const BURROW_MGET_NAME = Buffer.from("BURROW.MGET", "latin1");
 
 function commandNamed(arg: Buffer): CommandSpec | undefined {
+  // The SDK's and the nodes' read, as they spell it.
+  if (sameBytes(arg, BURROW_MGET_NAME)) return BURROW_MGET;
   // GET in any case, without making a string: x | 0x20 lower-cases a letter and maps no other byte onto one.
   if (
     arg.length === 3 &&

@@ -118,6 +118,8 @@ class Connection implements RespSession {
   private backlog = EMPTY_BATCH;
   private backlogAt = 0;
   private flushScheduled = false;
+  /** True while `read` starts the commands of a chunk: it writes the answers known by its end itself. */
+  private reading = false;
   private readingPaused = false;
   /** No further command is run: QUIT, a protocol error, or a drain closing it. */
   private ending = false;
@@ -205,7 +207,14 @@ class Connection implements RespSession {
       this.backlog = commands;
       this.backlogAt = 0;
     }
-    this.runBacklog();
+    this.reading = true;
+    try {
+      this.runBacklog();
+    } finally {
+      this.reading = false;
+    }
+    // Answers known at once (hits) go out now, in one write, not a loop turn later.
+    if (this.flushScheduled) this.flush();
     this.updateReading();
   }
 
@@ -294,7 +303,7 @@ class Connection implements RespSession {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // Once the work of this turn is done, so that answers ready together go out in one write.
-    setImmediate(this.flushNow);
+    if (!this.reading) setImmediate(this.flushNow);
   }
 
   /** Writes the answers ready at the head of the queue, in order, within the reply-bytes bound. */

@@ -69,9 +69,9 @@ export function createLruStore(options: StoreOptions): Store {
     },
     delete: (key) => cache.delete(key),
     remainingTtlMs(key) {
-      if (!cache.has(key)) return undefined;
+      // 0 for a missing key, <= 0 for an expired one, Infinity without a TTL: one lookup, not has() and another.
       const left = cache.getRemainingTTL(key);
-      return left === 0 ? undefined : left;
+      return left > 0 ? left : undefined;
     },
     clear: () => cache.clear(),
     get items() {

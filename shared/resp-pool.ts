@@ -17,6 +17,7 @@
  */
 import net from "node:net";
 import RedisParser from "redis-parser";
+import { encodeCommands } from "./resp.js";
 import { isConnectionError } from "./transport.js";
 
 /** A RESP2 reply: bulk and simple strings are Buffers, integers numbers, nil null. */
@@ -112,58 +113,20 @@ function poolError(message: string, code: string, name = "Error", cause?: unknow
 }
 
 // ---------------------------------------------------------------------------
-// Encoding: a command is a multibulk of bulk strings, `*N\r\n$len\r\n<bytes>\r\n`.
+// Encoding: a command is a multibulk of bulk strings, `*N\r\n$len\r\n<bytes>\r\n`,
+// written by the shared codec (`encodeCommands`, with its fast path for short
+// ASCII text); `send` only checks that every argument can be carried.
 
-function decimalDigits(n: number): number {
-  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : String(n).length;
-}
-
-/** Encoded size of `args` in bytes; throws a TypeError for an argument RESP cannot carry. */
-function commandSize(args: readonly RespArgument[]): number {
+/** Throws a TypeError for a command RESP cannot carry. */
+function checkArguments(args: readonly RespArgument[]): void {
   if (args.length === 0) throw new TypeError("a RESP command needs at least its name");
-  let size = 3 + decimalDigits(args.length);
   for (const arg of args) {
-    let length: number;
-    if (typeof arg === "string") length = Buffer.byteLength(arg, "utf8");
-    else if (typeof arg === "number") {
-      if (!Number.isFinite(arg)) throw new TypeError(`a RESP argument cannot be ${arg}`);
-      length = String(arg).length;
-    } else if (arg instanceof Uint8Array) length = arg.byteLength;
-    else throw new TypeError(`a RESP argument must be a string, a Uint8Array or a number, not ${typeof arg}`);
-    size += 5 + decimalDigits(length) + length;
-  }
-  return size;
-}
-
-function writeLength(target: Buffer, offset: number, prefix: number, length: number): number {
-  target[offset] = prefix;
-  const end = offset + 1 + target.write(String(length), offset + 1, "latin1");
-  target[end] = 13;
-  target[end + 1] = 10;
-  return end + 2;
-}
-
-/** Writes `args` at `offset` (the caller sized `target` with `commandSize`); returns the end offset. */
-function writeCommand(target: Buffer, offset: number, args: readonly RespArgument[]): number {
-  let at = writeLength(target, offset, 42 /* * */, args.length);
-  for (const arg of args) {
-    if (typeof arg === "string") {
-      at = writeLength(target, at, 36 /* $ */, Buffer.byteLength(arg, "utf8"));
-      at += target.write(arg, at, "utf8");
-    } else if (typeof arg === "number") {
-      const digits = String(arg);
-      at = writeLength(target, at, 36, digits.length);
-      at += target.write(digits, at, "latin1");
-    } else {
-      at = writeLength(target, at, 36, arg.byteLength);
-      target.set(arg, at);
-      at += arg.byteLength;
+    if (typeof arg === "string" || arg instanceof Uint8Array) continue;
+    if (typeof arg !== "number") {
+      throw new TypeError(`a RESP argument must be a string, a Uint8Array or a number, not ${typeof arg}`);
     }
-    target[at] = 13;
-    target[at + 1] = 10;
-    at += 2;
+    if (!Number.isFinite(arg)) throw new TypeError(`a RESP argument cannot be ${arg}`);
   }
-  return at;
 }
 
 /** redis-parser gives nested error elements as its own ReplyError: make them RespErrorReply. */
@@ -188,8 +151,6 @@ function convertNestedErrors(elements: unknown[]): RespReply[] {
 class Command {
   /** Set until the command is written to the socket. */
   args: readonly RespArgument[] | undefined = undefined;
-  /** Encoded size in bytes. */
-  size = 0;
   timeoutMs = Number.POSITIVE_INFINITY;
   /** `performance.now()` when queued; non-decreasing along a FIFO. */
   queuedAt = 0;
@@ -325,7 +286,6 @@ interface PoolState {
   readonly port: number;
   readonly connectTimeoutMs: number;
   readonly handshake: readonly (readonly RespArgument[])[];
-  readonly handshakeSizes: readonly number[];
   readonly connections: Connection[];
   /** Connections whose socket has not emitted 'close' yet (dropped ones included). */
   readonly openSockets: Set<Connection>;
@@ -393,7 +353,6 @@ class Connection {
     for (let i = 0; i < pool.handshake.length; i++) {
       const command = pool.spareCommands.pop() ?? new Command();
       command.args = pool.handshake[i];
-      command.size = pool.handshakeSizes[i] ?? 0;
       command.handshake = true;
       this.push(command);
     }
@@ -453,19 +412,16 @@ class Connection {
     this.flushScheduled = false;
     if (this.status !== "ready") return;
     const endSeq = this.headSeq + this.count;
-    let size = 0;
-    for (let seq = this.writtenSeq; seq < endSeq; seq++) size += this.at(seq).size;
-    if (size === 0) return;
-    const buffer = Buffer.allocUnsafe(size);
-    let offset = 0;
+    if (this.writtenSeq >= endSeq) return;
+    const commands: (readonly RespArgument[])[] = new Array(endSeq - this.writtenSeq);
     for (let seq = this.writtenSeq; seq < endSeq; seq++) {
       const command = this.at(seq);
-      offset = writeCommand(buffer, offset, command.args ?? []);
+      commands[seq - this.writtenSeq] = command.args ?? [];
       command.args = undefined;
     }
     this.writtenSeq = endSeq;
     // The return value (backpressure) is not awaited: maxPendingPerConnection bounds what piles up.
-    this.socket.write(buffer);
+    this.socket.write(encodeCommands(commands));
   };
 
   /** A reply from the parser: bulk/simple strings, numbers, null, arrays, or a top-level RespErrorReply. */
@@ -649,12 +605,12 @@ export class RespPool {
     if (!(maxPending >= 1))
       throw new RangeError(`maxPendingPerConnection must be at least 1, not ${maxPending}`);
     const handshake = options.handshake ?? [];
+    for (const args of handshake) checkArguments(args);
     this.state = {
       host: options.host,
       port: options.port,
       connectTimeoutMs,
       handshake,
-      handshakeSizes: handshake.map(commandSize),
       connections: [],
       openSockets: new Set(),
       spareCommands: [],
@@ -678,9 +634,8 @@ export class RespPool {
         poolError("the caller aborted the wait", "ABORT_ERR", "AbortError", signal.reason),
       );
     }
-    let size: number;
     try {
-      size = commandSize(args);
+      checkArguments(args);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -696,7 +651,6 @@ export class RespPool {
     const command = this.state.spareCommands.pop() ?? new Command();
     const reply = new Promise<RespReply>(command.start);
     command.args = args;
-    command.size = size;
     command.timeoutMs = timeoutMs;
     command.queuedAt = performance.now();
     command.deadlineAt = command.queuedAt + timeoutMs;
