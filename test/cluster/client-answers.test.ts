@@ -11,7 +11,9 @@ let cluster: TestCluster;
 let client: BurrowClient;
 
 beforeAll(async () => {
-  cluster = await startCluster({ nodes: 3 });
+  // "No such key" is remembered longer than the test runs: a key asked for again after a
+  // probe-excused timeout on a loaded machine must find its negative entry, not load again.
+  cluster = await startCluster({ nodes: 3, nodeArgs: ["--negative-ttl-ms", "60000"] });
   // The default options: a cold batch slower than timeoutMs is waited for, not retried.
   client = new BurrowClient(cluster.addresses);
   await client.ready();
@@ -70,17 +72,7 @@ describe("getMany", () => {
     expect(after.batches - before.batches).toBeGreaterThanOrEqual(3);
     expect(after.batches - before.batches).toBeLessThanOrEqual(3 * Math.ceil(1000 / 256) + 3);
     // Every key was loaded once: no batch was retried elsewhere.
-    const twice = keys.filter((key) => cluster.origin.loads("items", key) !== 1);
-    if (twice.length > 0) {
-      const nodes = await Promise.all(cluster.nodes.map((node) => node.stats()));
-      console.log(
-        "loaded twice:",
-        twice.slice(0, 5),
-        JSON.stringify(after),
-        JSON.stringify(nodes.map((n) => n.namespaces.items)),
-      );
-    }
-    expect(twice).toEqual([]);
+    expect(keys.filter((key) => cluster.origin.loads("items", key) !== 1)).toEqual([]);
     expect(after.retries - before.retries).toBe(0);
     for (const node of after.nodes) {
       expect(node.requests).toBeGreaterThan(before.nodes.find((n) => n.id === node.id)?.requests ?? 0);
