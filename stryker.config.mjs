@@ -1,0 +1,48 @@
+/**
+ * Mutation testing of Burrow's core modules (`npm run test:mutation`): the
+ * ring and hash, health tracking, the wire framing, the node's read path and
+ * the client's membership, failover and batching, against their fast unit
+ * tests (vitest.mutation.config.ts). Not part of CI: a run takes minutes on
+ * two cores. Reports go to reports/mutation/.
+ */
+
+/** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
+export default {
+  testRunner: "vitest",
+  vitest: {
+    configFile: "vitest.mutation.config.ts",
+    // Each mutant runs only the test files that import its module.
+    related: true,
+  },
+  // Each mutant runs only the tests that reached it in the dry run.
+  coverageAnalysis: "perTest",
+  mutate: [
+    "shared/ring.ts",
+    "shared/hash.ts",
+    "shared/health.ts",
+    "shared/protocol.ts",
+    "node/singleflight.ts",
+    "node/namespace.ts",
+    "client/members.ts",
+    "client/failover.ts",
+    "client/batcher.ts",
+  ],
+  // Module-level constants (route and header names, defaults) are read once
+  // at import, so Stryker could only test them by rerunning every test per
+  // mutant; they are left out, and the tests pin the values that matter.
+  ignoreStatic: true,
+  // One test process: the machine has two cores and is shared.
+  concurrency: 1,
+  // The client tests wait on probes and backoffs against in-process fake
+  // nodes: a mutant may take this much longer than its tests did unmutated
+  // before it counts as a timeout.
+  timeoutMS: 10_000,
+  timeoutFactor: 2,
+  // Only the files the mutated modules and their tests need are copied to the sandbox.
+  ignorePatterns: ["/reports", "/coverage", "/dist", "/bench", "/examples", "/.prof", "/.stryker-tmp"],
+  tempDirName: ".stryker-tmp",
+  reporters: ["clear-text", "progress-append-only", "html", "json"],
+  htmlReporter: { fileName: "reports/mutation/index.html" },
+  jsonReporter: { fileName: "reports/mutation/mutation.json" },
+  thresholds: { high: 90, low: 80, break: null },
+};
