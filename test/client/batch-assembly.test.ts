@@ -12,6 +12,9 @@ import type { Requests } from "../../client/requests.js";
 import { AbortedError, type BurrowError, LoadFailedError, UnavailableError } from "../../shared/errors.js";
 import type { Lookup } from "../../shared/protocol.js";
 
+/** These tests answer in milliseconds: a change that leaves a promise pending fails them fast. */
+const QUICK_TIMEOUT_MS = 3000;
+
 const node = (id: string) => ({ id, address: id, identified: true, requests: 0, failures: 0 }) as NodeHandle;
 const A = node("http://a:1");
 const B = node("http://b:2");
@@ -113,7 +116,7 @@ function start(maxBatchKeys = 100) {
   return { ...s, batcher };
 }
 
-describe("Batcher: what goes out together", () => {
+describe("Batcher: what goes out together", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("gets for one node and namespace in one turn go out as one read, keys in the order asked", async () => {
     const { reads, batcher } = start();
     const gets = ["k1", "k2", "k3"].map((key) => batcher.get(A, "users", key, false, undefined));
@@ -195,7 +198,7 @@ describe("Batcher: what goes out together", () => {
   });
 });
 
-describe("Batcher: answers", () => {
+describe("Batcher: answers", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("each key settles as soon as its answer is in: a value, no such key, or that key's error", async () => {
     const { reads, batcher } = start();
     const fast = batcher.get(A, "users", "fast", false, undefined);
@@ -250,7 +253,7 @@ describe("Batcher: answers", () => {
   });
 });
 
-describe("Batcher: signals", () => {
+describe("Batcher: signals", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("a lone get with one caller sends its caller's signal; a shared read sends none", async () => {
     const { reads, batcher } = start();
     const signal = new AbortController().signal;
@@ -306,7 +309,7 @@ describe("Batcher: signals", () => {
   });
 });
 
-describe("Batcher: close", () => {
+describe("Batcher: close", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("fails every get not yet sent, sends nothing after, and refuses new gets", async () => {
     const { reads, batcher } = start();
     const sent = batcher.get(A, "users", "k0", false, undefined);

@@ -9,6 +9,9 @@ import type { HealthBody } from "../../shared/protocol.js";
 import { HashRing } from "../../shared/ring.js";
 import type { Transport, TransportRequest, TransportResponse } from "../../shared/transport.js";
 
+/** These tests answer in milliseconds: a change that leaves a promise pending fails them fast. */
+const QUICK_TIMEOUT_MS = 3000;
+
 /** How a fake node answers its next probes. */
 type ProbeAnswer =
   | { kind: "ok"; id: string }
@@ -89,7 +92,7 @@ const handle = (m: Members, address: string) => m.nodes.find((n) => n.address ==
 const keyOwnedBy = (ids: string[], owner: string) =>
   KEYS.find((k) => ring(ids).ownerOf(k) === owner) as string;
 
-describe("Members: identity", () => {
+describe("Members: identity", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("normalises and de-duplicates the configured addresses, and starts each unidentified under its address", () => {
     const m = new Members(["10.0.0.1:5001", "http://10.0.0.1:5001/", "10.0.0.2:5001"], {
       transport: new ProbeTransport(),
@@ -185,7 +188,7 @@ describe("Members: identity", () => {
   });
 });
 
-describe("Members: health and the two rings", () => {
+describe("Members: health and the two rings", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("a node that goes down leaves the routing ring; its keys go to the next node, as detours", async () => {
     const m = await members([A, B, C]);
     const events: string[] = [];
@@ -281,7 +284,7 @@ describe("Members: health and the two rings", () => {
   });
 });
 
-describe("Members: stop", () => {
+describe("Members: stop", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("settles ready, fires no event and sends no probe after stop", async () => {
     const transport = new ProbeTransport();
     transport.answers.set(A, { kind: "hang" });

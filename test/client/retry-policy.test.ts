@@ -16,6 +16,9 @@ import {
   UnavailableError,
 } from "../../shared/errors.js";
 
+/** These tests answer in milliseconds: a change that leaves a promise pending fails them fast. */
+const QUICK_TIMEOUT_MS = 3000;
+
 /** A node handle as Members makes them, without the class: Failover reads only `id`. */
 const node = (id: string) => ({ id, address: id, identified: true, requests: 0, failures: 0 }) as NodeHandle;
 
@@ -82,7 +85,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe("Failover: the first attempt", () => {
+describe("Failover: the first attempt", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("goes to the key's node with the ring's detour verdict, the namespace, the key and the caller's signal", async () => {
     const signal = new AbortController().signal;
     for (const detour of [false, true]) {
@@ -143,7 +146,7 @@ describe("Failover: the first attempt", () => {
   });
 });
 
-describe("Failover: further attempts", () => {
+describe("Failover: further attempts", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("move on in ring order, each a detour, until a node answers", async () => {
     const { attempt, calls } = scripted({ [A.id]: refused(A.id), [B.id]: timedOut(B.id) });
     const f = failover(stubMembers([A, B, C]));
@@ -239,7 +242,7 @@ describe("Failover: further attempts", () => {
   });
 });
 
-describe("Failover: backoff", () => {
+describe("Failover: backoff", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("waits a jittered minBackoffMs x 2^n before each further attempt, capped at maxBackoffMs", async () => {
     vi.useFakeTimers();
     // The jitter multiplies by 1 + random(): pin it near its top.
@@ -271,7 +274,7 @@ describe("Failover: backoff", () => {
   });
 });
 
-describe("publicError", () => {
+describe("publicError", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("an aborted signal wins over any error: AbortedError carrying the reason", () => {
     const controller = new AbortController();
     controller.abort("stop");

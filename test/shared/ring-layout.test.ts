@@ -101,7 +101,7 @@ describe("HashRing layout", () => {
   });
 
   it("member ids longer than a key's buffer place their points like short ones", () => {
-    const long = ["http://a.example/" + "x".repeat(3000), "http://b.example/" + "y".repeat(3000)];
+    const long = [`http://a.example/${"x".repeat(3000)}`, `http://b.example/${"y".repeat(3000)}`];
     const ring = new HashRing(long, { virtualNodes: 3 });
     for (const key of KEYS.slice(0, 100)) expect(ring.ownersOf(key)).toEqual(modelOrder(long, 3, key));
   });
