@@ -11,7 +11,8 @@ import pLimit, { type LimitFunction } from "p-limit";
 import { BurrowError, LoadFailedError, LoadTimeoutError, PayloadTooLargeError } from "../shared/errors.js";
 import { alone, type Lookup, OwnerUnreachableError, type Peers, type Placement } from "./peers.js";
 import { SingleFlight } from "./singleflight.js";
-import { ABSENT, createLruStore, type Store, type Stored } from "./store.js";
+import { createSlabStore } from "./slab-store.js";
+import { ABSENT, type Store, type StoredEntry } from "./store.js";
 
 export interface LoadContext {
   namespace: string;
@@ -104,11 +105,18 @@ export interface NamespaceStats {
   hotHits: number;
   /** Entries pushed out of the main store by its byte budget. */
   evictions: number;
+  /** Entries in the main store (expired ones may count until touched). */
   items: number;
+  /** UTF-8 bytes of the main store's keys plus values. */
   bytes: number;
+  /** Memory the main store holds: its pages, index and large values; never above maxBytes. */
+  memoryBytes: number;
+  /** The main store's budget, bytes. */
   maxBytes: number;
   hotItems: number;
   hotBytes: number;
+  /** Memory the hot cache holds; never above hotBytes' budget. */
+  hotMemoryBytes: number;
 }
 
 export type { Lookup } from "./peers.js";
@@ -116,7 +124,10 @@ export type { Lookup } from "./peers.js";
 /** One key's answer in `readMany`: settled at once when the key was at hand, else a promise that never rejects. */
 export type BatchAnswer = Lookup | BurrowError | Promise<Lookup | BurrowError>;
 
-type Counter = Exclude<keyof NamespaceStats, "items" | "bytes" | "maxBytes" | "hotItems" | "hotBytes">;
+type Counter = Exclude<
+  keyof NamespaceStats,
+  "items" | "bytes" | "memoryBytes" | "maxBytes" | "hotItems" | "hotBytes" | "hotMemoryBytes"
+>;
 
 /** How a read or write reached this node. */
 export interface RouteOptions {
@@ -204,9 +215,9 @@ export class Namespace {
     this.loadTimeoutMs = positive(name, "loadTimeoutMs", options.loadTimeoutMs ?? 5000);
     this.hotTtlMs = positive(name, "hotTtlMs", options.hotTtlMs ?? 60_000);
     this.limit = pLimit(positive(name, "maxConcurrentLoads", options.maxConcurrentLoads ?? 32));
-    this.store = createLruStore({ maxBytes, onEvict: () => this.counters.evictions++ });
+    this.store = createSlabStore({ maxBytes, onEvict: () => this.counters.evictions++ });
     const hotBytes = options.hotBytes ?? Math.max(1, Math.floor(maxBytes / 8));
-    this.hot = createLruStore({ maxBytes: positive(name, "hotBytes", hotBytes) });
+    this.hot = createSlabStore({ maxBytes: positive(name, "hotBytes", hotBytes) });
   }
 
   /** The id of the node that owns `key`, as this node sees it. */
@@ -333,10 +344,10 @@ export class Namespace {
 
   /** A key this node owns: the main store, else one load per key. */
   private readOwn(key: string): Lookup | Promise<Lookup> {
-    const stored = this.store.get(key);
+    const stored = this.store.entry(key);
     if (stored !== undefined) {
       this.counters.hits++;
-      return this.lookup(key, stored, this.store);
+      return lookup(stored);
     }
     this.counters.misses++;
     return this.loadOnce(key, this.store);
@@ -344,10 +355,10 @@ export class Namespace {
 
   /** A key owned elsewhere, served here: the main store or the hot cache, else one load kept as a hot copy. */
   private readHere(key: string): Lookup | Promise<Lookup> {
-    const stored = this.store.get(key);
+    const stored = this.store.entry(key);
     if (stored !== undefined) {
       this.counters.hits++;
-      return this.lookup(key, stored, this.store);
+      return lookup(stored);
     }
     const hot = this.fromHot(key);
     if (hot !== undefined) return hot;
@@ -356,10 +367,10 @@ export class Namespace {
   }
 
   private fromHot(key: string): Lookup | undefined {
-    const hot = this.hot.get(key);
+    const hot = this.hot.entry(key);
     if (hot === undefined) return undefined;
     this.counters.hotHits++;
-    return this.lookup(key, hot, this.hot);
+    return lookup(hot);
   }
 
   /** The forward of `key` in flight, if any, counted as a deduplicated read. */
@@ -418,9 +429,11 @@ export class Namespace {
       ...this.counters,
       items: this.store.items,
       bytes: this.store.bytes,
+      memoryBytes: this.store.memoryBytes,
       maxBytes: this.store.maxBytes,
       hotItems: this.hot.items,
       hotBytes: this.hot.bytes,
+      hotMemoryBytes: this.hot.memoryBytes,
     };
   }
 
@@ -450,11 +463,6 @@ export class Namespace {
       this.counters.forwardErrors++;
     }
     this.counters.localLoads++;
-  }
-
-  private lookup(key: string, stored: Stored, store: Store): Lookup {
-    const ttlMs = store.remainingTtlMs(key) ?? Number.POSITIVE_INFINITY;
-    return stored === ABSENT ? { value: undefined, ttlMs } : { value: stored, ttlMs };
   }
 
   /** Stores a result: a value for `ttlMs` (Infinity: no TTL), or "no such key" for at most the negative TTL. */
@@ -559,4 +567,9 @@ function positive(ns: string, name: string, value: number): number {
 function nonNegative(ns: string, name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) throw new RangeError(`namespace ${ns}: ${name} must be >= 0`);
   return value;
+}
+
+/** A stored entry as a read's answer: a remembered "no such key" is no value. */
+function lookup(stored: StoredEntry): Lookup {
+  return stored.value === ABSENT ? { value: undefined, ttlMs: stored.ttlMs } : (stored as Lookup);
 }

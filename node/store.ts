@@ -1,17 +1,22 @@
 /**
- * The byte-bounded store behind a namespace. The rest of the node sees only
- * the `Store` interface, so the representation of entries can change (for
- * example to a slab of bytes) without touching the read path.
+ * The byte-bounded store behind a namespace, as the rest of the node sees
+ * it. The store itself is node/slab-store.ts.
  */
-import { LRUCache } from "lru-cache";
-
 /** Stored in place of a value when the loader said "no such key" (negative caching). */
 export const ABSENT: unique symbol = Symbol("burrow.absent");
 export type Stored = Uint8Array | typeof ABSENT;
 
+/** An entry found by `Store.entry`: its value and the ms it has left (Infinity without a TTL). */
+export interface StoredEntry {
+  value: Stored;
+  ttlMs: number;
+}
+
 export interface Store {
-  /** The entry for `key`, or undefined on a miss or after its TTL. Marks it most recently used. */
+  /** The entry for `key`, or undefined on a miss or after its TTL. Counts as a use of the entry. */
   get(key: string): Stored | undefined;
+  /** As `get`, with the entry's remaining TTL, in one lookup. */
+  entry(key: string): StoredEntry | undefined;
   /**
    * Stores `value` for `ttlMs` (0: until evicted). Returns false, storing
    * nothing, when the entry alone is larger than the whole budget.
@@ -23,8 +28,14 @@ export interface Store {
   clear(): void;
   /** Entries held (expired ones may count until touched). */
   readonly items: number;
-  /** Bytes held: UTF-8 bytes of every key plus every value. Never above `maxBytes`. */
+  /** UTF-8 bytes of every key plus every value held. */
   readonly bytes: number;
+  /**
+   * Memory the store holds for its entries: buffers, index and per-entry
+   * overhead, in bytes. Never above `maxBytes`.
+   */
+  readonly memoryBytes: number;
+  /** The budget, in bytes. */
   readonly maxBytes: number;
 }
 
@@ -33,53 +44,6 @@ export interface StoreOptions {
   maxBytes: number;
   /** Called for each entry pushed out to stay within the budget (not for deletes or expiry). */
   onEvict?: (key: string) => void;
-}
-
-/** Bytes an entry is charged: its key and its value. */
-export function entryBytes(key: string, value: Stored): number {
-  // An empty value under a one-byte key still costs at least 1, and LRUCache needs a positive size.
-  return Math.max(1, Buffer.byteLength(key, "utf8") + (value === ABSENT ? 0 : value.byteLength));
-}
-
-export function createLruStore(options: StoreOptions): Store {
-  const { maxBytes, onEvict } = options;
-  const cache = new LRUCache<string, Stored>({
-    maxSize: maxBytes,
-    maxEntrySize: maxBytes,
-    sizeCalculation: (value, key) => entryBytes(key, value),
-    // Expired entries are dropped on access, and still count against the budget until then.
-    ttlAutopurge: false,
-    allowStale: false,
-    updateAgeOnGet: false,
-    dispose: onEvict
-      ? (_value, key, reason) => {
-          if (reason === "evict") onEvict(key);
-        }
-      : undefined,
-  });
-  return {
-    get: (key) => cache.get(key),
-    set(key, value, ttlMs) {
-      if (entryBytes(key, value) > maxBytes) {
-        cache.delete(key);
-        return false;
-      }
-      cache.set(key, value, { ttl: Math.max(0, ttlMs) });
-      return true;
-    },
-    delete: (key) => cache.delete(key),
-    remainingTtlMs(key) {
-      // 0 for a missing key, <= 0 for an expired one, Infinity without a TTL: one lookup, not has() and another.
-      const left = cache.getRemainingTTL(key);
-      return left > 0 ? left : undefined;
-    },
-    clear: () => cache.clear(),
-    get items() {
-      return cache.size;
-    },
-    get bytes() {
-      return cache.calculatedSize;
-    },
-    maxBytes,
-  };
+  /** The clock TTLs are measured on, in ms. @default Date.now */
+  now?: () => number;
 }

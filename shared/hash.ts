@@ -25,13 +25,13 @@ export function hashString(text: string, seed = 0): number {
   return murmur3(scratch, length, seed);
 }
 
-/** murmur3-32 of `bytes[0..length)`, as an unsigned 32-bit integer. */
-export function murmur3(bytes: Uint8Array, length = bytes.length, seed = 0): number {
+/** murmur3-32 of `bytes[start..start + length)`, as an unsigned 32-bit integer. */
+export function murmur3(bytes: Uint8Array, length = bytes.length, seed = 0, start = 0): number {
   const c1 = 0xcc9e2d51;
   const c2 = 0x1b873593;
   let h = seed | 0;
-  const blocks = length & ~3;
-  for (let i = 0; i < blocks; i += 4) {
+  const blocks = start + (length & ~3);
+  for (let i = start; i < blocks; i += 4) {
     let k =
       (bytes[i] as number) |
       ((bytes[i + 1] as number) << 8) |

@@ -150,20 +150,21 @@ describe("read of a key owned elsewhere", () => {
   });
 
   it("the hot cache is bounded by hotBytes", async () => {
-    const { ns, fake } = hotNamespace({ hotBytes: 100 });
-    fake.script("b", { answer: () => found("x".repeat(20)) });
-    for (let i = 0; i < 20; i++) await ns.read(`k${i}`);
-    const { hotBytes, hotItems } = ns.stats();
-    expect(hotBytes).toBeLessThanOrEqual(100);
-    expect(hotItems).toBeLessThan(20);
+    const { ns, fake } = hotNamespace({ hotBytes: 8192 });
+    fake.script("b", { answer: () => found("x".repeat(100)) });
+    for (let i = 0; i < 200; i++) await ns.read(`k${i}`);
+    const { hotMemoryBytes, hotItems } = ns.stats();
+    expect(hotMemoryBytes).toBeLessThanOrEqual(8192);
+    expect(hotItems).toBeGreaterThan(10);
+    expect(hotItems).toBeLessThan(80);
   });
 
   it("defaults the hot budget to an eighth of maxBytes", async () => {
-    const { ns, fake } = hotNamespace({ maxBytes: 800 });
-    fake.script("b", { answer: () => found("x".repeat(20)) });
-    for (let i = 0; i < 20; i++) await ns.read(`k${i}`);
-    expect(ns.stats().hotBytes).toBeLessThanOrEqual(100);
-    expect(ns.stats().hotBytes).toBeGreaterThan(50);
+    const { ns, fake } = hotNamespace({ maxBytes: 64 * 1024 });
+    fake.script("b", { answer: () => found("x".repeat(100)) });
+    for (let i = 0; i < 200; i++) await ns.read(`k${i}`);
+    expect(ns.stats().hotMemoryBytes).toBeLessThanOrEqual(8192);
+    expect(ns.stats().hotMemoryBytes).toBeGreaterThan(4096);
   });
 
   it("forget() purges the hot copy", async () => {

@@ -281,26 +281,28 @@ describe("write", () => {
 });
 
 describe("byte budget", () => {
-  it("holds at most maxBytes, evicting least recently used entries, and counts evictions", async () => {
-    const ns = new Namespace("n", { maxBytes: 100, load: () => "x".repeat(18) }); // 2-byte keys: 20 bytes each
-    for (let i = 0; i < 5; i++) await ns.read(`k${i}`);
-    expect(ns.stats()).toMatchObject({ items: 5, bytes: 100, evictions: 0 });
-    await ns.read("k0"); // most recently used now
-    await ns.read("k5");
-    expect(ns.stats()).toMatchObject({ items: 5, bytes: 100, evictions: 1, maxBytes: 100 });
-    const before = ns.stats().loads;
-    await ns.read("k0");
-    expect(ns.stats().loads).toBe(before); // k0 survived
-    await ns.read("k1");
-    expect(ns.stats().loads).toBe(before + 1); // k1 was the one evicted
+  it("holds at most maxBytes of memory, evicting and counting evictions; keys read again outlast a scan", async () => {
+    const ns = new Namespace("n", { maxBytes: 64 * 1024, load: () => "x".repeat(100) });
+    await ns.read("hot");
+    await ns.read("hot");
+    for (let i = 0; i < 2000; i++) await ns.read(`scan${i}`);
+    const stats = ns.stats();
+    expect(stats.memoryBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(stats.evictions).toBeGreaterThan(0);
+    // Nothing expires here: every load is held or was evicted.
+    expect(stats.items + stats.evictions).toBe(stats.loads);
+    // Most of the memory holds keys and values.
+    expect(stats.bytes).toBeGreaterThan(0.75 * 64 * 1024);
+    await ns.read("hot");
+    expect(ns.stats().loads).toBe(stats.loads); // still held
   });
 
   it("a written value larger than the whole budget is refused", async () => {
-    const ns = new Namespace("n", { maxBytes: 50, load: () => "v" });
-    await expect(ns.write("k", new Uint8Array(50))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    const ns = new Namespace("n", { maxBytes: 64 * 1024, load: () => "v" });
+    await expect(ns.write("k", new Uint8Array(64 * 1024))).rejects.toBeInstanceOf(PayloadTooLargeError);
     expect(ns.stats().items).toBe(0);
-    expect(await ns.write("k", new Uint8Array(49))).toEqual([]);
-    expect(ns.stats()).toMatchObject({ items: 1, bytes: 50 });
+    expect(await ns.write("k", new Uint8Array(32 * 1024))).toEqual([]);
+    expect(ns.stats()).toMatchObject({ items: 1, bytes: 32 * 1024 + 1 });
   });
 
   it("a loaded value larger than the budget is answered but not stored", async () => {
@@ -354,10 +356,18 @@ describe("stats", () => {
       evictions: 0,
       items: 2,
       bytes: 1 + 5 + 4, // "a" + "value", "none" remembered
+      memoryBytes: expect.any(Number),
       maxBytes: 64 * 1024 * 1024,
       hotItems: 0,
       hotBytes: 0,
+      hotMemoryBytes: expect.any(Number),
     });
+    // Two entries take one page and a little index.
+    const { memoryBytes } = ns.stats();
+    expect(memoryBytes).toBeGreaterThan(10);
+    expect(memoryBytes).toBeLessThan(2 * 1024 * 1024);
+    // An empty store holds only its page bookkeeping.
+    expect(ns.stats().hotMemoryBytes).toBeLessThan(16 * 1024);
   });
 });
 

@@ -224,7 +224,9 @@ describe("Redis commands over Burrow", () => {
     expect(info).toMatch(new RegExp(`\\r\\ntcp_port:${portOf(0)}\\r\\n`));
     expect(info).toMatch(/\r\nconnected_clients:\d+\r\n/);
     expect(info).toContain(`\r\nself:${base}\r\n`);
-    expect(info).toMatch(/\r\nns_users:gets=\d+,hits=\d+,misses=\d+,loads=\d+,.*hotBytes=\d+\r\n/);
+    expect(info).toMatch(
+      /\r\nns_users:gets=\d+,hits=\d+,misses=\d+,loads=\d+,.*hotBytes=\d+,hotMemoryBytes=\d+\r\n/,
+    );
     expect(info).toMatch(/\r\nns_items:gets=/);
     expect(await redis.info("clients")).toMatch(/^# Clients\r\nconnected_clients:\d+\r\n$/);
     const count = (await redis.command("COUNT")) as unknown as number;
