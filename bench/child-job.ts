@@ -1,0 +1,162 @@
+/**
+ * One measured variant in its own Node process, so that each starts on a
+ * fresh heap and no variant's garbage or JIT state leaks into the next:
+ * the parent runs `node --import tsx --expose-gc <file> --child <args>`,
+ * the child does its job and sends one JSON message back over IPC. The
+ * child is killed by its PID when it runs past its time limit, and when the
+ * parent exits or is interrupted (`killOnExit`, also used for the servers
+ * the store benchmarks start).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The argument that tells a benchmark file it runs as a child. */
+const CHILD_FLAG = "--child";
+
+const running = new Set<ChildProcess>();
+
+function killAllNow(): void {
+  for (const child of running) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  killAllNow();
+  process.exit(signal === "SIGINT" ? 130 : 143);
+}
+
+/**
+ * Kills `child` (SIGKILL, by PID) if this process exits or is interrupted
+ * while it runs; returns the function that stops watching it. The hooks are
+ * installed only while some watched child runs.
+ */
+export function killOnExit(child: ChildProcess): () => void {
+  if (running.size === 0) {
+    process.on("exit", killAllNow);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
+  running.add(child);
+  return () => {
+    if (!running.delete(child) || running.size > 0) return;
+    process.off("exit", killAllNow);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
+}
+
+export interface ChildJobOptions {
+  /** Kill the child (SIGKILL, by PID) and reject after this long, in ms. */
+  timeoutMs: number;
+}
+
+/**
+ * Runs `file` as a child with `args` after the child flag and resolves with
+ * the one message it sends; rejects when it exits, fails or times out first.
+ */
+export function runChildJob<T>(file: string, args: string[], options: ChildJobOptions): Promise<T> {
+  const child = spawn(process.execPath, ["--import", "tsx", "--expose-gc", file, CHILD_FLAG, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const untrack = killOnExit(child);
+  return new Promise<T>((resolve, reject) => {
+    let answer: { value: T } | undefined;
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      } catch {
+        // Exited meanwhile: the exit handler has nothing left to resolve.
+      }
+      reject(new Error(`${file} ${args.join(" ")}: no answer after ${options.timeoutMs} ms, killed`));
+    }, options.timeoutMs);
+    child.once("message", (message) => {
+      answer = { value: message as T };
+    });
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      untrack();
+      reject(error);
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      untrack();
+      if (answer !== undefined) resolve(answer.value);
+      else reject(new Error(`${file} ${args.join(" ")}: exited with ${code ?? signal} before answering`));
+    });
+  });
+}
+
+/** The arguments after the child flag when this process runs as a child, else undefined. */
+export function childArgs(): string[] | undefined {
+  return process.argv[2] === CHILD_FLAG ? process.argv.slice(3) : undefined;
+}
+
+/** In a child: sends `result` to the parent and lets the process end. */
+export function answerParent(result: unknown): Promise<void> {
+  const send = process.send?.bind(process);
+  if (send === undefined) return Promise.reject(new Error("not started by runChildJob (no IPC channel)"));
+  return new Promise((resolve, reject) => {
+    send(result, (error: Error | null) => {
+      if (error) return reject(error);
+      process.disconnect();
+      resolve();
+    });
+  });
+}
+
+/** Runs `job` when this process is a child, and answers the parent; a failure exits with 1. */
+export function serveChildJob(job: (args: string[]) => Promise<unknown>): boolean {
+  const args = childArgs();
+  if (args === undefined) return false;
+  job(args)
+    .then(answerParent)
+    .catch((error: Error) => {
+      console.error(`child ${process.argv[1]} ${args.join(" ")}: ${error.stack ?? error.message}`);
+      process.exit(1);
+    });
+  return true;
+}
+
+/** Collects garbage when the process runs with --expose-gc (every child does). */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off("exit", onExit);
+      resolve(false);
+    }, ms);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once("exit", onExit);
+  });
+}
+
+/** SIGTERM to `child`'s PID, SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return; // Exited meanwhile.
+    }
+    if (await waitForExit(child, graceMs)) return;
+  }
+  throw new Error(`pid ${pid} survived SIGKILL`);
+}
