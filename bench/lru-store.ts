@@ -52,6 +52,11 @@ export function createLruStore(options: StoreOptions): Store {
       return left > 0 ? left : undefined;
     },
     clear: () => cache.clear(),
+    sweep: () => {
+      const before = cache.size;
+      cache.purgeStale();
+      return before - cache.size;
+    },
     get items() {
       return cache.size;
     },

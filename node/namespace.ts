@@ -77,6 +77,14 @@ export interface NamespaceOptions {
    * @default 60000
    */
   hotTtlMs?: number;
+  /**
+   * How often expired entries are swept out of the store and the hot cache,
+   * in ms; each sweep looks at a tenth of their pages, so an expired entry
+   * nobody reads again stops costing memory within about ten sweeps. 0 =
+   * never (expired entries then go when read or evicted).
+   * @default 1000
+   */
+  sweepIntervalMs?: number;
 }
 
 /** Counters of one namespace on one node, as `_stats` reports them. */
@@ -189,6 +197,7 @@ export class Namespace {
   };
   /** Aborts every loader call when the node closes (each load listens: no listener cap). */
   private readonly closing = newClosingController();
+  private readonly sweeper: ReturnType<typeof setInterval> | undefined;
 
   /**
    * @param cluster who owns what and how to reach them; without it the
@@ -218,6 +227,17 @@ export class Namespace {
     this.store = createSlabStore({ maxBytes, onEvict: () => this.counters.evictions++ });
     const hotBytes = options.hotBytes ?? Math.max(1, Math.floor(maxBytes / 8));
     this.hot = createSlabStore({ maxBytes: positive(name, "hotBytes", hotBytes) });
+    const sweepIntervalMs = nonNegative(name, "sweepIntervalMs", options.sweepIntervalMs ?? 1000);
+    if (sweepIntervalMs > 0) {
+      this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Drops expired entries from a tenth of the pages of the store and of the hot cache. */
+  private sweep(): void {
+    this.store.sweep(0.1);
+    this.hot.sweep(0.1);
   }
 
   /** The id of the node that owns `key`, as this node sees it. */
@@ -439,6 +459,7 @@ export class Namespace {
 
   /** Aborts loader calls in flight. */
   close(): void {
+    clearInterval(this.sweeper);
     this.closing.abort(new Error("the node is closing"));
   }
 

@@ -168,6 +168,8 @@ export class SlabStore implements Store {
   private kvBytes = 0;
   private recordBytes = 0;
   private random = 0x9e3779b9;
+  /** The page sweep() looked at last. */
+  private sweepCursor = 0;
   /** Hash of the entry place() last left without a slot. */
   private homelessHash = 0;
 
@@ -357,6 +359,49 @@ export class SlabStore implements Store {
     return true;
   }
 
+  /**
+   * Drops expired entries from `share` of the pages (at least one), taken
+   * in turn across calls, so that entries nobody reads again stop costing
+   * memory. Returns the number of entries dropped.
+   */
+  sweep(share: number): number {
+    let dropped = 0;
+    const now = this.now() - this.epoch;
+    const pages = Math.max(1, Math.ceil(this.allocatedPages * share));
+    for (let visited = 0; visited < pages && this.allocatedPages > 0; visited++) {
+      this.sweepCursor = this.sweepCursor >= this.nextId - 1 ? 1 : this.sweepCursor + 1;
+      const id = this.sweepCursor;
+      if (this.queueOf[id] === NONE) continue;
+      const page = this.pages[id] as Buffer;
+      const end = this.used[id] as number;
+      for (let offset = 0; offset < end && this.pages[id] === page; ) {
+        this.parse(page, offset);
+        const next = this.alignUp(offset + this.rSize);
+        if (!(this.rFlags & F_DEAD) && this.rFlags & F_TTL && this.expiryOf() <= now) {
+          const slot = this.slotOfAddr(murmur3(page, this.rKeyLen, 0, this.rKeyOff), this.addrOf(id, offset));
+          if (slot >= 0) {
+            // remove() parses the record again and may give the page back once its last entry goes.
+            this.remove(slot, false);
+            dropped++;
+          }
+        }
+        offset = next;
+      }
+    }
+    this.shrinkIndex();
+    return dropped;
+  }
+
+  /** Halves index segments that deletes and expiry left less than a fifth full, so that their memory goes back too. */
+  private shrinkIndex(): void {
+    for (let segment = 0; segment <= this.segmentMask; segment++) {
+      const buckets = this.segmentBuckets[segment] as number;
+      const count = this.segmentCounts[segment] as number;
+      if (buckets <= INITIAL_BUCKETS || count >= buckets * SLOTS * 0.2) continue;
+      this.rebuildSegment(segment, buckets / 2);
+    }
+  }
+
   clear(): void {
     this.pages = [];
     this.pool = [];
@@ -532,11 +577,17 @@ export class SlabStore implements Store {
     // Eviction selected other segments meanwhile.
     this.select(segment << 24);
     if (!reserved) return false;
+    this.rebuildSegment(segment, buckets);
+    return true;
+  }
+
+  /** Rebuilds one segment of the index with `buckets` buckets, and selects it. */
+  private rebuildSegment(segment: number, buckets: number): void {
     const old = this.tables[segment] as Uint32Array;
+    this.indexBytes += (buckets - (this.segmentBuckets[segment] as number)) * BUCKET_BYTES;
     this.tables[segment] = new Uint32Array(buckets * SLOTS * 2);
     this.ghosts[segment] = new Uint16Array(buckets);
     this.segmentBuckets[segment] = buckets;
-    this.indexBytes += added;
     for (let slot = 0; slot < old.length; slot += 2) {
       const addr = old[slot + 1] as number;
       if (addr === 0) continue;
@@ -547,7 +598,6 @@ export class SlabStore implements Store {
       }
     }
     this.select(segment << 24);
-    return true;
   }
 
   // ---- Records ----

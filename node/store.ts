@@ -26,6 +26,12 @@ export interface Store {
   /** Milliseconds the entry has left, Infinity without a TTL, undefined when absent. */
   remainingTtlMs(key: string): number | undefined;
   clear(): void;
+  /**
+   * Drops expired entries from `share` (0..1) of the store's memory, taken
+   * in turn across calls, so that entries nobody reads again stop costing
+   * memory; returns how many it dropped.
+   */
+  sweep(share: number): number;
   /** Entries held (expired ones may count until touched). */
   readonly items: number;
   /** UTF-8 bytes of every key plus every value held. */

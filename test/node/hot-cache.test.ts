@@ -149,6 +149,22 @@ describe("read of a key owned elsewhere", () => {
     expect(fake.callsTo("b")).toBe(2);
   });
 
+  it("a hot copy is its own bytes, not a view that keeps the owner's whole answer alive", async () => {
+    const { ns, fake } = hotNamespace();
+    // Peer answers arrive as views into one large buffer (a batch answer read off a socket).
+    const answer = Buffer.alloc(10 << 20, 0x61);
+    fake.script("b", { answer: () => ({ value: answer.subarray(0, 5), ttlMs: Number.POSITIVE_INFINITY }) });
+    await ns.read("k");
+    const { hotBytes, hotMemoryBytes } = ns.stats();
+    expect(hotBytes).toBe(1 + 5);
+    // One page of the hot cache and its index: nothing near the 10 MiB answer.
+    expect(hotMemoryBytes).toBeLessThan(1 << 20);
+    answer.fill(0x62);
+    const again = await ns.read("k");
+    expect(Buffer.from(again.value as Uint8Array).toString()).toBe("aaaaa");
+    expect((again.value as Uint8Array).buffer.byteLength).toBeLessThan(64 * 1024);
+  });
+
   it("the hot cache is bounded by hotBytes", async () => {
     const { ns, fake } = hotNamespace({ hotBytes: 8192 });
     fake.script("b", { answer: () => found("x".repeat(100)) });

@@ -5,7 +5,7 @@ import { Namespace } from "../../node/namespace.js";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A namespace whose loader never finds anything and counts its calls. */
-function absent(options: { negativeTtlMs?: number; maxBytes?: number } = {}) {
+function absent(options: { negativeTtlMs?: number; maxBytes?: number; sweepIntervalMs?: number } = {}) {
   let calls = 0;
   const ns = new Namespace("n", {
     ...options,
@@ -18,6 +18,22 @@ function absent(options: { negativeTtlMs?: number; maxBytes?: number } = {}) {
 }
 
 describe("negative caching", () => {
+  it("a flood of missing keys stops costing memory once their negative TTL is over, without reads", async () => {
+    const { ns } = absent({ negativeTtlMs: 100, sweepIntervalMs: 10, maxBytes: 16 << 20 });
+    for (let i = 0; i < 20_000; i++) await ns.read(`missing-${i}`);
+    const flooded = ns.stats();
+    expect(flooded.items).toBe(20_000);
+    // Ten sweeps see every page: wait for them, bounded.
+    const deadline = Date.now() + 10_000;
+    while (ns.stats().items > 0 && Date.now() < deadline) await sleep(20);
+    const swept = ns.stats();
+    ns.close();
+    expect(swept.items).toBe(0);
+    expect(swept.bytes).toBe(0);
+    expect(swept.memoryBytes).toBeLessThan(flooded.memoryBytes / 4);
+    expect(swept.evictions).toBe(0);
+  });
+
   it("is on by default with a short TTL", async () => {
     const { ns, calls } = absent();
     expect(ns.negativeTtlMs).toBeGreaterThan(0);

@@ -44,6 +44,7 @@ type Op =
   | { kind: "entry"; key: string }
   | { kind: "delete"; key: string }
   | { kind: "tick"; ms: number }
+  | { kind: "expire"; share: number }
   | { kind: "sweep" };
 
 // Skewed: some keys come up often, so that entries are read again before
@@ -79,6 +80,13 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("delete" as const), key }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(40) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "sweep" as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("expire" as const),
+      share: fc.double({ min: 0, max: 1, noNaN: true }),
+    }),
+  },
 );
 
 interface ModelEntry {
@@ -203,6 +211,10 @@ function run(maxBytes: number, pageBytes: number | undefined, ops: Op[], indexSe
       }
       case "tick":
         clock += o.ms;
+        break;
+      case "expire":
+        // Drops only expired entries, which the model no longer counts as held.
+        store.sweep(o.share);
         break;
       case "sweep":
         sweep();

@@ -280,6 +280,25 @@ describe("TTL", () => {
     expect(s.remainingTtlMs("reset")).toBe(400);
   });
 
+  it("sweep() drops expired entries nobody reads and gives their pages back, not counting them as evictions", () => {
+    const { store: s, clock, evicted } = store(16 * MiB);
+    for (let i = 0; i < 20_000; i++) s.set(`gone${i}`, i % 2 ? ABSENT : bytes(100), 100);
+    for (let i = 0; i < 100; i++) s.set(`kept${i}`, bytes(100), 0);
+    const full = s.memoryBytes;
+    clock.now += 99;
+    expect(s.sweep(1)).toBe(0);
+    clock.now += 1;
+    // A tenth of the pages at a time: ten sweeps see them all.
+    let dropped = 0;
+    for (let i = 0; i < 10; i++) dropped += s.sweep(0.1);
+    expect(dropped).toBe(20_000);
+    expect(s.items).toBe(100);
+    expect(s.bytes).toBe(10 * (5 + 100) + 90 * (6 + 100)); // keys kept0..kept9, then kept10..kept99
+    expect(s.memoryBytes).toBeLessThan(full / 4);
+    expect(evicted).toEqual([]);
+    for (let i = 0; i < 100; i++) expect(s.get(`kept${i}`)).toBeDefined();
+  });
+
   it("remembers 'no such key' for its TTL too", () => {
     const { store: s, clock } = store(MiB);
     s.set("missing", ABSENT, 300);
