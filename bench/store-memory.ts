@@ -80,7 +80,16 @@ async function startNode(): Promise<{ child: ChildProcess; port: number; output:
   execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
   const child = spawn(
     process.execPath,
-    [CLI, "node", "--port", "0", "--origin", `${NAMESPACE}=${UNUSED_ORIGIN}`, "--max-bytes", String(MAX_BYTES)],
+    [
+      CLI,
+      "node",
+      "--port",
+      "0",
+      "--origin",
+      `${NAMESPACE}=${UNUSED_ORIGIN}`,
+      "--max-bytes",
+      String(MAX_BYTES),
+    ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
   const untrack = killOnExit(child);
