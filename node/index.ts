@@ -4,7 +4,7 @@
  * protocol server behind one port) and owns their lifecycle. It does none
  * of their work itself.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpServer, type Server as HttpServer, STATUS_CODES } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
 import type { HealthOptions } from "../shared/health.js";
@@ -222,7 +222,7 @@ export class BurrowNode {
         message: `malformed HTTP request (${err.code ?? "unknown"})`,
       });
       socket.end(
-        `HTTP/1.1 ${status} Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     });
     this.resp = new RespServer({

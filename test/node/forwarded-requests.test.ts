@@ -85,11 +85,14 @@ describe("the node itself", () => {
   it("closes a connection whose headers do not arrive within headersTimeoutMs", async () => {
     const port = Number(new URL(ids[0] as string).port);
     const started = Date.now();
+    let answer = "";
     const closedAfterMs = await new Promise<number>((resolve, reject) => {
       const socket = connect(port, "127.0.0.1", () =>
         socket.write("GET /_burrow/_health HTTP/1.1\r\nHost: x\r\n"),
       );
-      socket.on("data", () => {});
+      socket.on("data", (chunk) => {
+        answer += chunk.toString();
+      });
       socket.on("close", () => resolve(Date.now() - started));
       socket.on("error", reject);
       setTimeout(() => {
@@ -99,6 +102,30 @@ describe("the node itself", () => {
     });
     // 500 ms of headersTimeout, checked every second: well under Node's default of up to 40 s.
     expect(closedAfterMs).toBeLessThan(10_000);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(answer).toContain('"error":"bad_request"');
+    const health = await fetch(`${ids[0]}/_burrow/_health`);
+    expect(health.status).toBe(200);
+  });
+
+  it("answers headers larger than the parser takes with 431 Request Header Fields Too Large, and keeps serving", async () => {
+    const port = Number(new URL(ids[0] as string).port);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let received = "";
+      const socket = connect(port, "127.0.0.1", () =>
+        socket.write(`GET /_burrow/_health HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`),
+      );
+      socket.on("data", (chunk) => {
+        received += chunk.toString();
+      });
+      socket.on("close", () => resolve(received));
+      socket.on("error", () => resolve(received));
+      setTimeout(() => {
+        socket.destroy();
+        reject(new Error("no answer to the oversized headers within 5 s"));
+      }, 5000);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     const health = await fetch(`${ids[0]}/_burrow/_health`);
     expect(health.status).toBe(200);
   });
