@@ -1,4 +1,5 @@
 /** Flag parsing shared by the CLI commands: one-line errors and strict number and size parsing. */
+import { readFileSync } from "node:fs";
 
 /** A CLI mistake: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -54,4 +55,42 @@ export function sizeFlag(name: string, value: string | undefined): number | unde
     );
   }
   return Number(match[1]) * unit;
+}
+
+/**
+ * The bearer token, so that it need not be on the command line (where `ps`
+ * shows it): `--auth-token T`, else `--auth-token-file F` (the file's
+ * content, trailing whitespace trimmed), else `$BURROW_AUTH_TOKEN`, else
+ * the file named by `$BURROW_AUTH_TOKEN_FILE`. Undefined without any.
+ */
+export function authTokenFlag(
+  values: { "auth-token"?: string; "auth-token-file"?: string },
+  fallback?: string,
+): string | undefined {
+  if (values["auth-token"] !== undefined && values["auth-token-file"] !== undefined) {
+    throw new UsageError("give --auth-token or --auth-token-file, not both");
+  }
+  if (values["auth-token"] !== undefined) return values["auth-token"];
+  if (values["auth-token-file"] !== undefined)
+    return tokenFromFile("--auth-token-file", values["auth-token-file"]);
+  if (fallback !== undefined) return fallback;
+  if (process.env.BURROW_AUTH_TOKEN) return process.env.BURROW_AUTH_TOKEN;
+  const file = process.env.BURROW_AUTH_TOKEN_FILE;
+  return file ? tokenFromFile("$BURROW_AUTH_TOKEN_FILE", file) : undefined;
+}
+
+function tokenFromFile(source: string, path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(
+      `${source}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+    );
+  }
+  const token = text.trimEnd();
+  if (token === "" || /[\r\n]/.test(token)) {
+    throw new UsageError(`${source}: ${path} must hold the token on one line`);
+  }
+  return token;
 }

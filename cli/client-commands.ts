@@ -4,10 +4,11 @@ import { parseArgs } from "node:util";
 import { BurrowClient } from "../client/index.js";
 import { parseAddressList } from "../shared/address.js";
 import { STATS_PATH } from "../shared/protocol.js";
-import { intFlag, parseFlags, UsageError } from "./args.js";
+import { authTokenFlag, intFlag, parseFlags, UsageError } from "./args.js";
 
 const COMMON = `  --servers LIST      nodes, comma-separated (default: $BURROW_SERVERS or 127.0.0.1:5001)
   --auth-token T      bearer token (default: $BURROW_AUTH_TOKEN)
+  --auth-token-file F the token, read from file F (default: $BURROW_AUTH_TOKEN_FILE)
   --timeout-ms N      deadline of one attempt, in ms (default 5000)
   -h, --help          this help`;
 
@@ -43,6 +44,7 @@ ${COMMON}`;
 const flags = {
   servers: { type: "string" },
   "auth-token": { type: "string" },
+  "auth-token-file": { type: "string" },
   "timeout-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -58,10 +60,15 @@ function servers(value: string | undefined): string[] {
   }
 }
 
-function connect(values: { servers?: string; "auth-token"?: string; "timeout-ms"?: string }): BurrowClient {
+function connect(values: {
+  servers?: string;
+  "auth-token"?: string;
+  "auth-token-file"?: string;
+  "timeout-ms"?: string;
+}): BurrowClient {
   return new BurrowClient(servers(values.servers), {
     timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
-    authToken: values["auth-token"] ?? process.env.BURROW_AUTH_TOKEN,
+    authToken: authTokenFlag(values),
     batching: false,
   });
 }
@@ -156,7 +163,7 @@ export async function statsCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(STATS_HELP);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const timeoutMs = intFlag("timeout-ms", values["timeout-ms"], 5000, 1);
-  const token = values["auth-token"] ?? process.env.BURROW_AUTH_TOKEN;
+  const token = authTokenFlag(values);
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   let failed = 0;
   const answers = await Promise.all(
@@ -270,7 +277,7 @@ export async function benchCommand(args: string[]): Promise<void> {
   }
   const client = new BurrowClient(servers(values.servers), {
     timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
-    authToken: values["auth-token"] ?? process.env.BURROW_AUTH_TOKEN,
+    authToken: authTokenFlag(values),
     batching: values.batching !== "false",
   });
   const key = (i: number) => `bench-${i % keyCount}`;

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { createNode, httpOriginLoader, type NamespaceOptions, type NodeOptions } from "../node/index.js";
 import { normalizeAddress, parseAddressList } from "../shared/address.js";
-import { intFlag, parseFlags, sizeFlag, UsageError } from "./args.js";
+import { authTokenFlag, intFlag, parseFlags, sizeFlag, UsageError } from "./args.js";
 
 export const NODE_HELP = `Usage: burrow node --port 5001 [--host 127.0.0.1] [--self URL] --peers host:port,...
                    [--origin NS=URL-TEMPLATE]... [--max-bytes N] [--ttl-ms N]
@@ -32,6 +32,8 @@ Runs one cache node.
   --drain-delay-ms N    on SIGINT/SIGTERM, keep answering (health: draining) this
                         long before refusing connections, in ms (default 0)
   --auth-token T        require "authorization: Bearer T" (default: $BURROW_AUTH_TOKEN)
+  --auth-token-file F   the same, read from file F, so it is not shown by ps
+                        (default: $BURROW_AUTH_TOKEN_FILE)
   -h, --help            this help
 
 SIGINT or SIGTERM drains the node (health says draining, in-flight requests finish) and exits.`;
@@ -111,6 +113,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
         "negative-ttl-ms": { type: "string" },
         "load-timeout-ms": { type: "string" },
         "auth-token": { type: "string" },
+        "auth-token-file": { type: "string" },
         "drain-delay-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -187,7 +190,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
       peers: peers ?? (self === undefined ? undefined : [self]),
       namespaces,
       drainDelayMs: intFlag("drain-delay-ms", values["drain-delay-ms"], config.drainDelayMs ?? 0),
-      authToken: values["auth-token"] ?? config.authToken ?? process.env.BURROW_AUTH_TOKEN,
+      authToken: authTokenFlag(values, config.authToken),
     });
   } catch (err) {
     throw new UsageError((err as Error).message);

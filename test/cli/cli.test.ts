@@ -1,7 +1,10 @@
 /** The burrow command as a user runs it: real processes, one-line errors, clean stops. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { freeConsecutivePorts, freePorts } from "../helpers/cluster.js";
@@ -72,6 +75,15 @@ describe("burrow node", () => {
     [["node", "--max-bytes", "lots", "--origin", "u=http://x/{key}"], /--max-bytes must be a positive size/],
     [["node", "--config", "does-not-exist.js"], /cannot load --config/],
     [["nope"], /unknown command "nope"/],
+    [
+      ["node", "--origin", "u=http://x/{key}", "--auth-token", "t", "--auth-token-file", "t.txt"],
+      /give --auth-token or --auth-token-file, not both/,
+    ],
+    [
+      ["node", "--origin", "u=http://x/{key}", "--auth-token-file", "no-such-file"],
+      /--auth-token-file: cannot read/,
+    ],
+    [["get", "--auth-token-file", "no-such-file", "users", "1"], /--auth-token-file: cannot read/],
   ])("refuses %j with one clear line", async (args, message) => {
     const { code, output } = await run(args);
     expect(code).toBe(2);
@@ -174,6 +186,30 @@ describe("burrow node", () => {
       expect(stats.namespaces.pages?.maxBytes).toBe(2 * 1024 * 1024);
     } finally {
       origin.close();
+    }
+  });
+});
+
+describe("tokens from a file", () => {
+  it("a node and the client commands take the token from --auth-token-file, so ps never shows it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "burrow-token-"));
+    const file = join(dir, "token");
+    writeFileSync(file, "s3cret-from-file\n", { mode: 0o600 });
+    const [port] = await freePorts(1);
+    const child = burrow(["node", "--port", String(port), "--config", CONFIG, "--auth-token-file", file]);
+    try {
+      await waitHealthy(port as number, child);
+      const url = `http://127.0.0.1:${port}/_burrow/greetings/ada`;
+      expect((await fetch(url)).status).toBe(401);
+      const ok = await fetch(url, { headers: { authorization: "Bearer s3cret-from-file" } });
+      expect(await ok.text()).toBe("hello, ada");
+      const servers = `127.0.0.1:${port}`;
+      const got = await run(["get", "--servers", servers, "--auth-token-file", file, "greetings", "bob"]);
+      expect(got).toEqual({ code: 0, output: "hello, bob" });
+      const refused = await run(["get", "--servers", servers, "greetings", "bob"]);
+      expect(refused.code).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
