@@ -29,6 +29,7 @@ Runs one cache node.
   --ttl-ms N            TTL of loaded entries in ms (default 0: until evicted)
   --negative-ttl-ms N   how long "no such key" is remembered, in ms (default 2000)
   --load-timeout-ms N   deadline of one load, in ms (default 5000)
+  --max-connections N   connections open at once; more are closed at once (default 10000)
   --drain-delay-ms N    on SIGINT/SIGTERM, keep answering (health: draining) this
                         long before refusing connections, in ms (default 0)
   --auth-token T        require "authorization: Bearer T" (default: $BURROW_AUTH_TOKEN)
@@ -115,6 +116,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
         "auth-token": { type: "string" },
         "auth-token-file": { type: "string" },
         "drain-delay-ms": { type: "string" },
+        "max-connections": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }),
@@ -190,6 +192,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
       peers: peers ?? (self === undefined ? undefined : [self]),
       namespaces,
       drainDelayMs: intFlag("drain-delay-ms", values["drain-delay-ms"], config.drainDelayMs ?? 0),
+      maxConnections: intFlag("max-connections", values["max-connections"], config.maxConnections ?? 10_000, 1),
       authToken: authTokenFlag(values, config.authToken),
     });
   } catch (err) {

@@ -116,6 +116,14 @@ export interface NodeOptions {
    * @default 10000
    */
   drainTimeoutMs?: number;
+  /**
+   * Connections open at once, HTTP and Redis protocol together (peers' and
+   * clients' alike); one more is closed as soon as it is accepted, so that
+   * a flood of idle sockets cannot use up the process's file descriptors.
+   * Keep it below the process's open-file limit (`ulimit -n`).
+   * @default 10000
+   */
+  maxConnections?: number;
   /** Receives errors that are the node's own fault (answered as 500). Default: console.error. */
   onError?: (err: unknown) => void;
   /** Limits of Redis-protocol connections (see RespLimits for each and its default). */
@@ -244,6 +252,11 @@ export class BurrowNode {
       resp: (socket) => this.resp.handle(socket),
       firstLineTimeoutMs: options.headersTimeoutMs ?? 10_000,
     });
+    const maxConnections = options.maxConnections ?? 10_000;
+    if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
+      throw new RangeError("maxConnections must be a whole number >= 1");
+    }
+    this.server.maxConnections = maxConnections;
   }
 
   /** This node's id (known after `listen()` when `self` was not given). */
