@@ -11,10 +11,16 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limitBytes) throw new PayloadTooLargeError(`the body is larger than ${limitBytes} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limitBytes) throw new PayloadTooLargeError(`the body is larger than ${limitBytes} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) throw err;
+    // The client hung up mid-body: its fault, not the node's (not reported as an internal error).
+    throw new BadRequestError("the connection closed before the whole body arrived", { cause: err });
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }
