@@ -35,6 +35,13 @@ export interface NodeOptions {
    * Same list on every node (and client) means the same owner for every key.
    */
   peers?: readonly string[];
+  /**
+   * Most members a list may have (`peers`, or `PUT /_burrow/_peers`, which
+   * answers 400 past it): each member costs ring points, a health prober and
+   * connections, so a list is bounded.
+   * @default 1024
+   */
+  maxMembers?: number;
   /** The namespaces this node serves, by name. */
   namespaces: Record<string, NamespaceOptions>;
   /**
@@ -142,6 +149,7 @@ export class BurrowNode {
   private readonly transport = new UndiciTransport({ connections: 4 });
   private readonly forwardTimeoutMs: number;
   private readonly forwardWaitMs: number;
+  private readonly maxMembers: number;
   private readonly authorization: string | undefined;
   private readonly startedAt = Date.now();
   private readonly configuredSelf: string | undefined;
@@ -167,6 +175,15 @@ export class BurrowNode {
     // A forward keeps asking an owner that answers "still loading" until the owner's load timeout has surely passed.
     this.forwardWaitMs = Math.max(5000, ...loadTimeouts) + this.forwardTimeoutMs;
     this.authorization = options.authToken ? `Bearer ${options.authToken}` : undefined;
+    this.maxMembers = options.maxMembers ?? 1024;
+    if (!(Number.isSafeInteger(this.maxMembers) && this.maxMembers >= 1)) {
+      throw new RangeError("maxMembers must be a whole number >= 1");
+    }
+    if (options.peers && new Set(options.peers).size > this.maxMembers) {
+      throw new RangeError(
+        `peers holds at most ${this.maxMembers} members (maxMembers), got ${options.peers.length}`,
+      );
+    }
     const onError = options.onError ?? ((err: unknown) => console.error("burrow node error:", err));
 
     // Namespaces reach the cluster through these, which follow the member list as it changes.
@@ -198,6 +215,7 @@ export class BurrowNode {
       startedAt: this.startedAt,
       maxValueBytes: options.maxValueBytes ?? 16 * 1024 * 1024,
       maxBatchKeys: options.maxBatchKeys ?? 1000,
+      maxMembers: this.maxMembers,
       authToken: options.authToken,
       onInternalError: onError,
       setPeers: (members) => this.setPeers(members),
@@ -315,10 +333,14 @@ export class BurrowNode {
   setPeers(members: readonly string[]): void {
     const { membership } = this;
     if (!membership) throw new Error("the node is not listening yet and has no self id");
+    if (new Set(members).size > this.maxMembers) {
+      throw new RangeError(`a member list holds at most ${this.maxMembers} members, got ${members.length}`);
+    }
     const before = membership.peers();
     membership.replace(members);
+    const after = new Set(membership.members);
     for (const peer of before) {
-      if (membership.members.includes(peer)) continue;
+      if (after.has(peer)) continue;
       void this.transport.forget(peer);
       void this.links?.forget(peer);
     }

@@ -49,6 +49,8 @@ export interface RouterContext {
   maxValueBytes: number;
   /** Most keys in one batch request. */
   maxBatchKeys: number;
+  /** Most members a PUT _peers list may have. */
+  maxMembers: number;
   /** When set, every route but _health needs `authorization: Bearer <token>`. */
   authToken?: string;
   /** Called with errors that are the node's own fault (500s), for logging. */
@@ -317,6 +319,10 @@ async function putPeers(ctx: RouterContext, req: IncomingMessage): Promise<void>
     ids = members.map((m: string) => normalizeAddress(m));
   } catch (err) {
     throw new BadRequestError((err as Error).message);
+  }
+  ids = [...new Set(ids)];
+  if (ids.length > ctx.maxMembers) {
+    throw new BadRequestError(`a member list holds at most ${ctx.maxMembers} members, got ${ids.length}`);
   }
   if (!ids.includes(ctx.membership.self)) {
     throw new BadRequestError(`the member list must include this node (${ctx.membership.self})`);

@@ -131,7 +131,27 @@ describe("bad input", () => {
     await expectError(await put('{"members":[42]}'), 400, "bad_request");
     await expectError(await put('{"members":["ftp://x:1"]}'), 400, "bad_request");
     await expectError(await put('{"members":["127.0.0.1:1"]}'), 400, "bad_request");
+    // Longer than maxMembers (1024 by default), this node included: refused whole, quickly.
+    const crowd = [
+      node.id,
+      ...Array.from({ length: 1024 }, (_, i) => `127.0.0.${1 + (i % 200)}:${10_000 + i}`),
+    ];
+    const tooMany = await put(JSON.stringify({ members: crowd }));
+    await expectError(tooMany, 400, "bad_request");
     expect(node.members()).toEqual([node.id]);
+    // Duplicates count once.
+    const repeated = await put(
+      JSON.stringify({ members: [node.id, ...Array.from({ length: 2000 }, () => node.id)] }),
+    );
+    expect(repeated.status).toBe(200);
+    expect(node.members()).toEqual([node.id]);
+  });
+
+  it("refuses a peers option longer than maxMembers", () => {
+    const peers = Array.from({ length: 5 }, (_, i) => `127.0.0.1:${5001 + i}`);
+    expect(() =>
+      createNode({ self: peers[0], peers, maxMembers: 4, namespaces: { users: { load: async () => "v" } } }),
+    ).toThrow(/at most 4 members/);
   });
 
   it("answers 502 for loaders that throw a non-Error or return a non-JSON value, and caches neither", async () => {
