@@ -62,7 +62,10 @@ export interface NamespaceOptions {
   loadTimeoutMs?: number;
   /**
    * Loader calls in flight at once in this namespace on this node; further
-   * misses queue, so a cold start cannot flood the data source.
+   * misses queue, so a cold start cannot flood the data source. A load holds
+   * its slot at most until its deadline (`loadTimeoutMs`), even when its
+   * loader ignores the abort: a hanging data source can delay other keys'
+   * loads by at most that long.
    * @default 32
    */
   maxConcurrentLoads?: number;
@@ -515,6 +518,7 @@ export class Namespace {
     const deadline = new Promise<never>((_, reject) => {
       expire = reject;
     });
+    const deadlineAt = performance.now() + this.loadTimeoutMs;
     const timer = setTimeout(() => {
       timedOut = true;
       const reason = new DOMException(`load timed out after ${this.loadTimeoutMs} ms`, "TimeoutError");
@@ -527,10 +531,19 @@ export class Namespace {
     };
     if (this.closing.signal.aborted) onClose();
     else this.closing.signal.addEventListener("abort", onClose, { once: true });
+    let loader: Promise<unknown> | undefined;
     const call = this.limit(async () => {
       signal.throwIfAborted();
+      // A slot freed at another load's deadline may come within a millisecond of
+      // this one's, before its timer runs: a load that cannot finish in time is not started.
+      if (deadlineAt - performance.now() < 1) {
+        timedOut = true;
+        throw new DOMException(`load timed out after ${this.loadTimeoutMs} ms`, "TimeoutError");
+      }
       this.counters.loads++;
-      return await this.load(key, { namespace: this.name, signal });
+      loader = Promise.resolve(this.load(key, { namespace: this.name, signal }));
+      // The slot is given back at the deadline even if the loader never settles.
+      return await Promise.race([loader, deadline]);
     });
     try {
       const value = await Promise.race([call, deadline]);
@@ -549,6 +562,7 @@ export class Namespace {
       this.closing.signal.removeEventListener("abort", onClose);
       // A loader that settles after the deadline must not become an unhandled rejection.
       call.catch(() => {});
+      loader?.catch(() => {});
     }
   }
 }

@@ -58,6 +58,25 @@ describe("maxConcurrentLoads", () => {
     expect(most).toBe(2);
   });
 
+  it("a loader that ignores its signal and never settles holds its slot only until its deadline", async () => {
+    const ns = new Namespace("n", {
+      maxConcurrentLoads: 1,
+      loadTimeoutMs: 200,
+      load: async (key) => {
+        if (key === "hangs") await new Promise(() => {}); // never settles, ignores the abort
+        return key;
+      },
+    });
+    const hung = ns.read("hangs");
+    await sleep(100);
+    // Queued behind the hung load: served once its deadline (200 ms) frees the slot, within its own.
+    const healthy = ns.read("healthy");
+    await expect(hung).rejects.toBeInstanceOf(LoadTimeoutError);
+    expect(Buffer.from((await healthy).value as Uint8Array).toString()).toBe("healthy");
+    // And again later: the hung loader does not hold the slot.
+    expect(Buffer.from((await ns.read("later")).value as Uint8Array).toString()).toBe("later");
+  });
+
   it("refuses a cap that is not positive", () => {
     expect(() => new Namespace("n", { load: () => "v", maxConcurrentLoads: 0 })).toThrow(RangeError);
   });
