@@ -195,6 +195,8 @@ export async function statsCommand(args: string[]): Promise<void> {
         hotHits: s.hotHits,
         items: s.items,
         bytes: s.bytes,
+        memoryBytes: s.memoryBytes,
+        maxBytes: s.maxBytes,
       })),
     );
     console.table(rows);

@@ -133,6 +133,9 @@ describe("burrow stats", () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toContain("namespace");
     expect(table.stdout).toContain("items");
+    // The store's memory next to its budget.
+    expect(table.stdout).toContain("memoryBytes");
+    expect(table.stdout).toContain("maxBytes");
   });
 
   it("exits 1 when a node cannot be asked", async () => {
