@@ -48,7 +48,11 @@ export interface Store {
 export interface StoreOptions {
   /** Budget of keys plus values, in bytes. */
   maxBytes: number;
-  /** Called for each entry pushed out to stay within the budget (not for deletes or expiry). */
+  /**
+   * Called for each entry pushed out to stay within the budget (not for
+   * deletes or expiry), during the write that needed the room: it must not
+   * call back into the store.
+   */
   onEvict?: (key: string) => void;
   /** The clock TTLs are measured on, in ms. @default Date.now */
   now?: () => number;
