@@ -67,16 +67,50 @@ export function authTokenFlag(
   values: { "auth-token"?: string; "auth-token-file"?: string },
   fallback?: string,
 ): string | undefined {
-  if (values["auth-token"] !== undefined && values["auth-token-file"] !== undefined) {
-    throw new UsageError("give --auth-token or --auth-token-file, not both");
+  return secretFlag(
+    "auth-token",
+    "BURROW_AUTH_TOKEN",
+    values["auth-token"],
+    values["auth-token-file"],
+    fallback,
+  );
+}
+
+/**
+ * The admin token, from the same four places as the auth token:
+ * `--admin-token T`, else `--admin-token-file F`, else `$BURROW_ADMIN_TOKEN`,
+ * else the file named by `$BURROW_ADMIN_TOKEN_FILE`. Undefined without any.
+ */
+export function adminTokenFlag(
+  values: { "admin-token"?: string; "admin-token-file"?: string },
+  fallback?: string,
+): string | undefined {
+  return secretFlag(
+    "admin-token",
+    "BURROW_ADMIN_TOKEN",
+    values["admin-token"],
+    values["admin-token-file"],
+    fallback,
+  );
+}
+
+/** A secret from `--<flag>`, `--<flag>-file`, the fallback (a config module's), `$<env>` or `$<env>_FILE`, in that order. */
+function secretFlag(
+  flag: string,
+  env: string,
+  value: string | undefined,
+  file: string | undefined,
+  fallback: string | undefined,
+): string | undefined {
+  if (value !== undefined && file !== undefined) {
+    throw new UsageError(`give --${flag} or --${flag}-file, not both`);
   }
-  if (values["auth-token"] !== undefined) return values["auth-token"];
-  if (values["auth-token-file"] !== undefined)
-    return tokenFromFile("--auth-token-file", values["auth-token-file"]);
+  if (value !== undefined) return value;
+  if (file !== undefined) return tokenFromFile(`--${flag}-file`, file);
   if (fallback !== undefined) return fallback;
-  if (process.env.BURROW_AUTH_TOKEN) return process.env.BURROW_AUTH_TOKEN;
-  const file = process.env.BURROW_AUTH_TOKEN_FILE;
-  return file ? tokenFromFile("$BURROW_AUTH_TOKEN_FILE", file) : undefined;
+  if (process.env[env]) return process.env[env];
+  const envFile = process.env[`${env}_FILE`];
+  return envFile ? tokenFromFile(`$${env}_FILE`, envFile) : undefined;
 }
 
 function tokenFromFile(source: string, path: string): string {

@@ -3,13 +3,20 @@ import { hostname, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { createNode, httpOriginLoader, type NamespaceOptions, type NodeOptions } from "../node/index.js";
+import {
+  adminModeOf,
+  createNode,
+  httpOriginLoader,
+  isLoopbackAddress,
+  type NamespaceOptions,
+  type NodeOptions,
+} from "../node/index.js";
 import { normalizeAddress, parseAddressList } from "../shared/address.js";
-import { authTokenFlag, intFlag, parseFlags, sizeFlag, UsageError } from "./args.js";
+import { adminTokenFlag, authTokenFlag, intFlag, parseFlags, sizeFlag, UsageError } from "./args.js";
 
 export const NODE_HELP = `Usage: burrow node --port 5001 [--host 127.0.0.1] [--self URL] --peers host:port,...
                    [--origin NS=URL-TEMPLATE]... [--max-bytes N] [--ttl-ms N]
-                   [--config burrow.config.js] [--auth-token T]
+                   [--config burrow.config.js] [--auth-token T] [--admin-token T | --open-admin]
 
 Runs one cache node.
 
@@ -35,6 +42,14 @@ Runs one cache node.
   --auth-token T        require "authorization: Bearer T" (default: $BURROW_AUTH_TOKEN)
   --auth-token-file F   the same, read from file F, so it is not shown by ps
                         (default: $BURROW_AUTH_TOKEN_FILE)
+  --admin-token T       require "authorization: Bearer T" (Redis protocol: AUTH admin T)
+                        for admin operations: PUT _peers and purges; peers send it,
+                        so give every member the same (default: $BURROW_ADMIN_TOKEN;
+                        without it the auth token allows them, and with neither
+                        token only loopback callers may)
+  --admin-token-file F  the same, read from file F (default: $BURROW_ADMIN_TOKEN_FILE)
+  --open-admin          with no token at all, accept admin operations from any
+                        address, not only loopback (a trusted network only)
   -h, --help            this help
 
 SIGINT or SIGTERM drains the node (health says draining, in-flight requests finish) and exits.`;
@@ -64,6 +79,11 @@ export function parseOrigin(spec: string): [string, string] {
   const eq = spec.indexOf("=");
   if (eq <= 0) throw new UsageError(`--origin must be NS=URL-TEMPLATE, got ${JSON.stringify(spec)}`);
   return [spec.slice(0, eq), spec.slice(eq + 1)];
+}
+
+/** True when `host` (a --host value) listens on this machine's loopback only. */
+function isLoopbackHost(host: string): boolean {
+  return host.toLowerCase() === "localhost" || isLoopbackAddress(host.replace(/^\[|\]$/g, ""));
 }
 
 /** Host names that mean this machine. */
@@ -115,6 +135,9 @@ export async function nodeCommand(args: string[]): Promise<void> {
         "load-timeout-ms": { type: "string" },
         "auth-token": { type: "string" },
         "auth-token-file": { type: "string" },
+        "admin-token": { type: "string" },
+        "admin-token-file": { type: "string" },
+        "open-admin": { type: "boolean" },
         "drain-delay-ms": { type: "string" },
         "max-connections": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -184,6 +207,9 @@ export async function nodeCommand(args: string[]): Promise<void> {
     throw new UsageError("no namespaces: give --origin NS=URL-TEMPLATE or a --config module with namespaces");
   }
 
+  const authToken = authTokenFlag(values, config.authToken);
+  const adminToken = adminTokenFlag(values, config.adminToken);
+  const openAdmin = values["open-admin"] ?? config.openAdmin;
   let node: ReturnType<typeof createNode>;
   try {
     node = createNode({
@@ -192,8 +218,15 @@ export async function nodeCommand(args: string[]): Promise<void> {
       peers: peers ?? (self === undefined ? undefined : [self]),
       namespaces,
       drainDelayMs: intFlag("drain-delay-ms", values["drain-delay-ms"], config.drainDelayMs ?? 0),
-      maxConnections: intFlag("max-connections", values["max-connections"], config.maxConnections ?? 10_000, 1),
-      authToken: authTokenFlag(values, config.authToken),
+      maxConnections: intFlag(
+        "max-connections",
+        values["max-connections"],
+        config.maxConnections ?? 10_000,
+        1,
+      ),
+      authToken,
+      adminToken,
+      openAdmin,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -203,6 +236,12 @@ export async function nodeCommand(args: string[]): Promise<void> {
   console.log(
     `burrow node ${bound.id} listening on http://${host.includes(":") ? `[${host}]` : host}:${bound.port} (HTTP and Redis protocol); namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
   );
+  // Reachable from other machines, yet admin operations only from this one: peers elsewhere cannot purge.
+  if (adminModeOf({ authToken, adminToken, openAdmin }) === "loopback" && !isLoopbackHost(host)) {
+    console.error(
+      `burrow node: warning: listening on ${host} with no token: admin operations (PUT _peers, purges) are accepted from loopback only; peers on other machines cannot purge: set --admin-token, or --open-admin on a trusted network`,
+    );
+  }
   stopOnSignal(async () => {
     console.log(`burrow node ${bound.id} draining`);
     await node.close();

@@ -29,6 +29,7 @@ export {
   AbortedError,
   BadRequestError,
   BurrowError,
+  ForbiddenError,
   type ErrorCode,
   InternalError,
   LoadFailedError,

@@ -20,6 +20,7 @@ import type { Peers, Placement } from "./peers.js";
 import { type RespLimits, RespServer } from "./resp-server.js";
 import { createRouter } from "./router.js";
 
+export { type AdminMode, adminModeOf, isLoopbackAddress } from "./admin.js";
 export type { LoadContext, Loader, NamespaceOptions, NamespaceStats } from "./namespace.js";
 export { type HttpOriginOptions, httpOriginLoader } from "./origin.js";
 
@@ -46,9 +47,30 @@ export interface NodeOptions {
   namespaces: Record<string, NamespaceOptions>;
   /**
    * When set, every route but `_health` requires `authorization: Bearer <token>`
-   * (compared in constant time); the node sends it to its peers too.
+   * (compared in constant time); the node sends it to its peers too. Without
+   * an `adminToken` it also allows admin operations (`PUT _peers`, purges).
+   * Default: none.
    */
   authToken?: string;
+  /**
+   * When set, admin operations (HTTP `PUT /_burrow/_peers` and
+   * `DELETE /_burrow/_purge/...`, the Redis protocol's `BURROW.PURGE`) need
+   * it: `authorization: Bearer <adminToken>`, or `AUTH admin <adminToken>`
+   * on the connection. The auth token then gets 403 `forbidden` (`-NOPERM`)
+   * there. It works on every other route too, and the node sends it to its
+   * peers, so give every member the same one. Must differ from `authToken`.
+   * Default: none (admin operations follow `authToken`, else protected mode:
+   * loopback callers only, see `openAdmin`).
+   */
+  adminToken?: string;
+  /**
+   * With neither `adminToken` nor `authToken`, accept admin operations from
+   * any address instead of loopback ones only (protected mode): for a
+   * trusted network where nodes on several machines purge each other
+   * without tokens. Cannot be combined with `adminToken`.
+   * @default false
+   */
+  openAdmin?: boolean;
   /**
    * Ring points per member; must match the clients'.
    * @default 2048
@@ -175,6 +197,12 @@ export class BurrowNode {
     // A forward keeps asking an owner that answers "still loading" until the owner's load timeout has surely passed.
     this.forwardWaitMs = Math.max(5000, ...loadTimeouts) + this.forwardTimeoutMs;
     this.authorization = options.authToken ? `Bearer ${options.authToken}` : undefined;
+    if (options.adminToken && options.openAdmin) {
+      throw new RangeError("openAdmin opens admin operations to anyone and adminToken guards them: give one");
+    }
+    if (options.adminToken && options.adminToken === options.authToken) {
+      throw new RangeError("adminToken must differ from authToken");
+    }
     this.maxMembers = options.maxMembers ?? 1024;
     if (!(Number.isSafeInteger(this.maxMembers) && this.maxMembers >= 1)) {
       throw new RangeError("maxMembers must be a whole number >= 1");
@@ -217,6 +245,8 @@ export class BurrowNode {
       maxBatchKeys: options.maxBatchKeys ?? 1000,
       maxMembers: this.maxMembers,
       authToken: options.authToken,
+      adminToken: options.adminToken,
+      openAdmin: options.openAdmin,
       onInternalError: onError,
       setPeers: (members) => this.setPeers(members),
     });
@@ -261,6 +291,8 @@ export class BurrowNode {
       maxValueBytes: options.maxValueBytes ?? 16 * 1024 * 1024,
       maxBatchKeys: options.maxBatchKeys ?? 1000,
       authToken: options.authToken,
+      adminToken: options.adminToken,
+      openAdmin: options.openAdmin,
       onInternalError: onError,
       stats: () => this.stats(),
       ...options.resp,
@@ -381,6 +413,8 @@ export class BurrowNode {
       suspect: (peer) => prober.suspect(peer),
       connections: 4,
       authToken: options.authToken,
+      // Peers with an admin token accept purges only with it.
+      adminToken: options.adminToken || undefined,
     });
     this.membership = membership;
     this.prober = prober;

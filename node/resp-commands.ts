@@ -17,6 +17,7 @@ import {
 } from "../shared/errors.js";
 import { type ReplyWriter, RespReplyError } from "../shared/resp.js";
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
+import { type AdminMode, PROTECTED_MODE_MESSAGE } from "./admin.js";
 import type { Membership } from "./membership.js";
 import type { BatchAnswer, Lookup, Namespace, NamespaceStats, RouteOptions } from "./namespace.js";
 
@@ -37,6 +38,10 @@ export interface CommandEnv {
   readonly startedAt: number;
   /** SHA-256 of the auth token; undefined when no token is required. */
   readonly authDigest: Buffer | undefined;
+  /** SHA-256 of the admin token (the password of the user `admin`); undefined when the node has none. */
+  readonly adminDigest: Buffer | undefined;
+  /** Who may run admin commands (see AdminMode). */
+  readonly adminMode: AdminMode;
   /** A random id of this server, INFO's run_id. */
   readonly runId: string;
   isDraining(): boolean;
@@ -63,6 +68,10 @@ export interface RespSession {
   readonly id: number;
   /** True once AUTH (or HELLO ... AUTH) succeeded, or from the start when no token is required. */
   authenticated: boolean;
+  /** True once AUTH admin <admin token> succeeded (an AUTH as another user turns it off again). */
+  admin: boolean;
+  /** The client connected from a loopback address (what protected mode lets run admin commands). */
+  readonly loopback: boolean;
   /** CLIENT SETNAME; empty for none. */
   name: string;
   /** CLIENT SETINFO LIB-NAME / LIB-VER. */
@@ -161,6 +170,8 @@ interface CommandSpec {
   arguments: ArgumentDoc[];
   /** Answered before AUTH (AUTH, HELLO, QUIT). */
   noAuth?: boolean;
+  /** An admin command (what nodes send each other that changes this node's state): see `assertAdmin`. */
+  admin?: boolean;
   subcommands?: CommandSpec[];
   run: Handler;
 }
@@ -169,6 +180,22 @@ interface CommandSpec {
 
 const NOAUTH = "Authentication required.";
 const WRONGPASS = "invalid username-password pair or user is disabled.";
+const NOPERM_ADMIN = "this command needs the admin user: AUTH admin <admin token>";
+
+/** `-NOPERM` unless this connection may run an admin command (see AdminMode). */
+function assertAdmin(env: CommandEnv, session: RespSession): void {
+  switch (env.adminMode) {
+    case "admin-token":
+      if (!session.admin) throw new RespReplyError("NOPERM", NOPERM_ADMIN);
+      return;
+    case "loopback":
+      if (!session.loopback) throw new RespReplyError("NOPERM", PROTECTED_MODE_MESSAGE);
+      return;
+    default:
+      // auth-token: the connection authenticated already; open: anyone.
+      return;
+  }
+}
 
 /** The error line (after the `-`) of anything a command threw; reports the node's own faults. */
 function errorLine(env: CommandEnv, err: unknown): string {
@@ -643,7 +670,7 @@ function burrowDel(
   return ns.write(key, undefined, route);
 }
 
-/** BURROW.PURGE <ns> <key>: drops this node's copies; never forwarded. */
+/** BURROW.PURGE <ns> <key>: drops this node's copies; never forwarded. An admin command. */
 function burrowPurge(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
   const ns = namespaceOfArg(env, args[1] as Buffer);
   ns.forget(keyText(args[2] as Buffer, 0));
@@ -692,12 +719,30 @@ function select(_env: CommandEnv, _session: RespSession, args: Buffer[], slot: R
   return undefined;
 }
 
-/** Whether `user`/`token` authenticate: the user `default` (or none) and the node's token, compared in constant time. */
-function credentialsValid(env: CommandEnv, user: Buffer | undefined, token: Buffer): boolean {
-  const userValid = user === undefined || user.toString("latin1") === "default";
-  if (env.authDigest === undefined) return userValid;
-  const given = createHash("sha256").update(token).digest();
-  return timingSafeEqual(given, env.authDigest) && userValid;
+/**
+ * The user `user`/`token` authenticate as, or undefined: `default` (or no
+ * user) with the auth token (any token when the node has none), `admin`
+ * with the admin token. Tokens are compared in constant time.
+ */
+function userOf(env: CommandEnv, user: Buffer | undefined, token: Buffer): "default" | "admin" | undefined {
+  const name = user === undefined ? "default" : user.toString("latin1");
+  if (name === "admin") {
+    if (env.adminDigest === undefined) return undefined;
+    return timingSafeEqual(createHash("sha256").update(token).digest(), env.adminDigest)
+      ? "admin"
+      : undefined;
+  }
+  if (name !== "default") return undefined;
+  if (env.authDigest === undefined) return "default";
+  return timingSafeEqual(createHash("sha256").update(token).digest(), env.authDigest) ? "default" : undefined;
+}
+
+/** Authenticates the connection as `user`/`token`, or throws WRONGPASS. */
+function authenticate(env: CommandEnv, session: RespSession, user: Buffer | undefined, token: Buffer): void {
+  const name = userOf(env, user, token);
+  if (name === undefined) throw new RespReplyError("WRONGPASS", WRONGPASS);
+  session.authenticated = true;
+  session.admin = name === "admin";
 }
 
 function auth(env: CommandEnv, session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
@@ -708,10 +753,7 @@ function auth(env: CommandEnv, session: RespSession, args: Buffer[], slot: Reply
       "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
     );
   }
-  const user = args.length === 3 ? args[1] : undefined;
-  if (!credentialsValid(env, user, args[args.length - 1] as Buffer))
-    throw new RespReplyError("WRONGPASS", WRONGPASS);
-  session.authenticated = true;
+  authenticate(env, session, args.length === 3 ? args[1] : undefined, args[args.length - 1] as Buffer);
   slot.kind = REPLY_OK;
   return undefined;
 }
@@ -748,9 +790,7 @@ function hello(env: CommandEnv, session: RespSession, args: Buffer[], slot: Repl
     }
   }
   if (credentials !== undefined) {
-    if (!credentialsValid(env, credentials[0], credentials[1]))
-      throw new RespReplyError("WRONGPASS", WRONGPASS);
-    session.authenticated = true;
+    authenticate(env, session, credentials[0], credentials[1]);
   } else if (!session.authenticated) {
     throw new RespReplyError(
       "NOAUTH",
@@ -784,7 +824,7 @@ function clientLine(session: RespSession, now: number): string {
     `id=${session.id} addr=${session.remoteAddress} laddr=${session.localAddress} fd=-1 name=${session.name} ` +
     `age=${Math.floor((now - session.createdAt) / 1000)} idle=${Math.floor((now - session.lastCommandAt) / 1000)} ` +
     "flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r " +
-    `cmd=${session.lastCommand} user=default redir=-1 resp=2 lib-name=${session.libName} lib-ver=${session.libVersion}\n`
+    `cmd=${session.lastCommand} user=${session.admin ? "admin" : "default"} redir=-1 resp=2 lib-name=${session.libName} lib-ver=${session.libVersion}\n`
   );
 }
 
@@ -1109,7 +1149,7 @@ const COMMAND_LIST: CommandSpec[] = [
   spec("auth", -2, auth, {
     flags: CONNECTION_FLAGS,
     noAuth: true,
-    summary: "Authenticates the connection with the node's token (user: default).",
+    summary: "Authenticates the connection: user default with the auth token, or admin with the admin token.",
     arguments: [text("username", { optional: true }), text("password")],
   }),
   spec("hello", -1, hello, {
@@ -1216,7 +1256,8 @@ const COMMAND_LIST: CommandSpec[] = [
     arguments: [text("namespace"), text("key"), text("route")],
   }),
   spec("burrow.purge", 3, burrowPurge, {
-    flags: ["write", "fast"],
+    flags: ["write", "fast", "admin"],
+    admin: true,
     group: "burrow",
     summary: "Drops this node's copies of a key.",
     arguments: [text("namespace"), text("key")],
@@ -1257,7 +1298,7 @@ function commandNamed(arg: Buffer): CommandSpec | undefined {
 }
 
 /**
- * Runs one command (`args[0]` is its name): checks auth and arity, then
+ * Runs one command (`args[0]` is its name): checks auth, arity and admin rights, then
  * the handler. Returns undefined when `slot` already holds the answer, or
  * a promise of its value. Throws what is to be answered as an error.
  */
@@ -1273,6 +1314,7 @@ export function runCommand(
   session.lastCommand = command.name;
   const { arity } = command;
   if (arity > 0 ? args.length !== arity : args.length < -arity) throw arityError(command.name);
+  if (command.admin === true) assertAdmin(env, session);
   return command.run(env, session, args, slot);
 }
 

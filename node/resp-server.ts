@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import type { Socket } from "node:net";
 import { CommandParser, ReplyWriter, RespProtocolError } from "../shared/resp.js";
+import { adminModeOf, isLoopbackAddress } from "./admin.js";
 import type { Membership } from "./membership.js";
 import type { Namespace, NamespaceStats } from "./namespace.js";
 import {
@@ -53,6 +54,10 @@ export interface RespContext {
   maxBatchKeys: number;
   /** When set, every command but AUTH, HELLO with AUTH, and QUIT answers `-NOAUTH` until the connection authenticates. */
   authToken?: string;
+  /** When set, admin commands (BURROW.PURGE) need `AUTH admin <adminToken>` on the connection; others get `-NOPERM`. */
+  adminToken?: string;
+  /** With neither token: admin commands are open to every address, not only loopback ones. */
+  openAdmin?: boolean;
   /** Receives errors that are the node's own fault (answered `-INTERNAL ...`). */
   onInternalError?: (err: unknown) => void;
   /** Per-namespace counters, for INFO. */
@@ -96,6 +101,8 @@ class Slot implements ReplySlot {
 class Connection implements RespSession {
   readonly id: number;
   authenticated: boolean;
+  admin = false;
+  readonly loopback: boolean;
   name = "";
   libName = "";
   libVersion = "";
@@ -139,6 +146,7 @@ class Connection implements RespSession {
     this.id = id;
     this.authenticated = env.authDigest === undefined;
     this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.loopback = isLoopbackAddress(socket.remoteAddress);
     this.localAddress = `${socket.localAddress}:${socket.localPort}`;
     this.localPort = socket.localPort ?? 0;
     this.parser = new CommandParser({ maxArgs: limits.maxArgs, maxBulkBytes: limits.maxBulkBytes });
@@ -419,6 +427,8 @@ export class RespServer {
       maxBatchKeys: options.maxBatchKeys,
       startedAt: options.startedAt,
       authDigest: options.authToken ? createHash("sha256").update(options.authToken).digest() : undefined,
+      adminDigest: options.adminToken ? createHash("sha256").update(options.adminToken).digest() : undefined,
+      adminMode: adminModeOf(options),
       runId: newRunId(),
       isDraining: () => options.isDraining(),
       stats: () => options.stats(),

@@ -2,7 +2,8 @@
  * The node's HTTP routes: a thin front end. Each handler parses and
  * validates its input, makes one call to the namespace (which owns reads
  * and writes, forwarding included) and writes the answer; every failure
- * becomes the JSON error body of the error table.
+ * becomes the JSON error body of the error table. Admin routes are
+ * checked as node/admin.ts says.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -10,6 +11,7 @@ import { normalizeAddress } from "../shared/address.js";
 import {
   BadRequestError,
   BurrowError,
+  ForbiddenError,
   MethodNotAllowedError,
   toBurrowError,
   UnauthorizedError,
@@ -34,6 +36,7 @@ import {
   type PeersBody,
 } from "../shared/protocol.js";
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
+import { adminModeOf, isLoopbackAddress, PROTECTED_MODE_MESSAGE } from "./admin.js";
 import { decodeSegment, readBody, sendError, sendJson } from "./http.js";
 import type { Membership } from "./membership.js";
 import type { Lookup, Namespace } from "./namespace.js";
@@ -51,8 +54,12 @@ export interface RouterContext {
   maxBatchKeys: number;
   /** Most members a PUT _peers list may have. */
   maxMembers: number;
-  /** When set, every route but _health needs `authorization: Bearer <token>`. */
+  /** When set, every route but _health needs `authorization: Bearer <token>` (or the admin token). */
   authToken?: string;
+  /** When set, admin routes (PUT _peers, DELETE _purge) need `authorization: Bearer <adminToken>`. */
+  adminToken?: string;
+  /** With neither token: admin routes are open to every address, not only loopback ones. */
+  openAdmin?: boolean;
   /** Called with errors that are the node's own fault (500s), for logging. */
   onInternalError?: (err: unknown) => void;
   /** Replaces the member list (PUT _peers). */
@@ -61,16 +68,63 @@ export interface RouterContext {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function createRouter(ctx: RouterContext): Handler {
-  const expected = ctx.authToken ? digest(`Bearer ${ctx.authToken}`) : undefined;
-  const authorized = (req: IncomingMessage): boolean => {
-    if (!expected) return true;
-    const given = req.headers.authorization;
-    return typeof given === "string" && timingSafeEqual(digest(given), expected);
-  };
+// --- who may do what ----------------------------------------------------------
 
+/** Which token a request carries. */
+type Credential = "admin" | "auth" | "none";
+
+/** The checks of every route (the auth token) and of admin routes (see node/admin.ts). */
+interface Access {
+  /** The request's credential; 401 when the node has an auth token and the request carries neither token. */
+  check(req: IncomingMessage): Credential;
+  /** Throws 401 or 403 unless `credential` (and the caller's address) may run an admin operation. */
+  assertAdmin(req: IncomingMessage, credential: Credential): void;
+}
+
+function access(ctx: RouterContext): Access {
+  const authDigest = ctx.authToken ? digest(`Bearer ${ctx.authToken}`) : undefined;
+  const adminDigest = ctx.adminToken ? digest(`Bearer ${ctx.adminToken}`) : undefined;
+  const mode = adminModeOf(ctx);
+  const credentialOf = (req: IncomingMessage): Credential => {
+    const given = req.headers.authorization;
+    if (typeof given !== "string" || (authDigest === undefined && adminDigest === undefined)) return "none";
+    const hash = digest(given);
+    // Both compared whatever the first says, so timing does not tell which token was near.
+    const admin = adminDigest !== undefined && timingSafeEqual(hash, adminDigest);
+    const auth = authDigest !== undefined && timingSafeEqual(hash, authDigest);
+    return admin ? "admin" : auth ? "auth" : "none";
+  };
+  return {
+    check(req) {
+      const credential = credentialOf(req);
+      if (authDigest !== undefined && credential === "none") throw new UnauthorizedError();
+      return credential;
+    },
+    assertAdmin(req, credential) {
+      switch (mode) {
+        case "admin-token":
+          if (credential === "admin") return;
+          if (credential === "auth") {
+            throw new ForbiddenError(
+              "this route needs the admin token (authorization: Bearer <admin token>), not the auth token",
+            );
+          }
+          throw new UnauthorizedError("this route needs authorization: Bearer <admin token>");
+        case "loopback":
+          if (isLoopbackAddress(req.socket.remoteAddress)) return;
+          throw new ForbiddenError(PROTECTED_MODE_MESSAGE);
+        default:
+          // auth-token: check() let the request in; open: anyone.
+          return;
+      }
+    },
+  };
+}
+
+export function createRouter(ctx: RouterContext): Handler {
+  const checks = access(ctx);
   return (req, res) => {
-    route(ctx, req, res, authorized).catch((err: unknown) => {
+    route(ctx, req, res, checks).catch((err: unknown) => {
       const error = toBurrowError(err);
       if (error.code === "internal") ctx.onInternalError?.(err);
       sendError(res, error);
@@ -82,7 +136,7 @@ async function route(
   ctx: RouterContext,
   req: IncomingMessage,
   res: ServerResponse,
-  authorized: (req: IncomingMessage) => boolean,
+  checks: Access,
 ): Promise<void> {
   const url = req.url ?? "/";
   const query = url.indexOf("?");
@@ -96,7 +150,7 @@ async function route(
     allow(method, ["GET", "HEAD"]);
     return health(ctx, res);
   }
-  if (!authorized(req)) throw new UnauthorizedError();
+  const credential = checks.check(req);
 
   switch (first) {
     case "_stats":
@@ -106,7 +160,10 @@ async function route(
     case "_peers":
       if (segments.length !== 1) break;
       allow(method, ["GET", "PUT"]);
-      if (method === "PUT") await putPeers(ctx, req);
+      if (method === "PUT") {
+        checks.assertAdmin(req, credential);
+        await putPeers(ctx, req);
+      }
       return sendJson(res, 200, peers(ctx));
     case "_batch":
       if (segments.length !== 2) break;
@@ -115,6 +172,7 @@ async function route(
     case "_purge": {
       if (segments.length !== 3) break;
       allow(method, ["DELETE"]);
+      checks.assertAdmin(req, credential);
       const ns = namespaceOf(ctx, segments[1] as string);
       ns.forget(keyOf(segments[2] as string));
       res.writeHead(204).end();

@@ -8,6 +8,7 @@
 export type ErrorCode =
   | "bad_request"
   | "unauthorized"
+  | "forbidden"
   | "not_found"
   | "unknown_namespace"
   | "unknown_route"
@@ -53,6 +54,16 @@ export class BadRequestError extends BurrowError {
 export class UnauthorizedError extends BurrowError {
   constructor(message?: string, options?: { cause?: unknown }) {
     super("unauthorized", message, options);
+  }
+}
+/**
+ * 403: the credential is valid but not enough: an admin operation asked with
+ * the ordinary auth token, or from a non-loopback address of a node without
+ * tokens (protected mode).
+ */
+export class ForbiddenError extends BurrowError {
+  constructor(message?: string, options?: { cause?: unknown }) {
+    super("forbidden", message, options);
   }
 }
 /** 404: the loader said the key does not exist. Clients return `undefined` instead of throwing it. */
@@ -128,6 +139,7 @@ type ErrorClass = new (message?: string, options?: { cause?: unknown }) => Burro
 export const ERRORS: Record<ErrorCode, { status: number; message: string; Class: ErrorClass }> = {
   bad_request: { status: 400, message: "the request is malformed", Class: BadRequestError },
   unauthorized: { status: 401, message: "a valid bearer token is required", Class: UnauthorizedError },
+  forbidden: { status: 403, message: "this operation needs the admin credential", Class: ForbiddenError },
   not_found: { status: 404, message: "no such key", Class: NotFoundError },
   unknown_namespace: { status: 404, message: "no such namespace", Class: UnknownNamespaceError },
   unknown_route: { status: 404, message: "no such route", Class: UnknownRouteError },
@@ -159,6 +171,7 @@ export function errorFromBody(status: number, body: unknown): BurrowError {
   }
   const text = typeof body === "string" && body !== "" ? `: ${body.slice(0, 200)}` : "";
   if (status === 401) return new UnauthorizedError(`HTTP 401${text}`);
+  if (status === 403) return new ForbiddenError(`HTTP 403${text}`);
   if (status === 413) return new PayloadTooLargeError(`HTTP 413${text}`);
   if (status === 503) return new UnavailableError(`HTTP 503${text}`);
   if (status >= 400 && status < 500) return new BadRequestError(`HTTP ${status}${text}`);

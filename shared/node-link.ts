@@ -12,6 +12,7 @@ import {
   AbortedError,
   type BurrowError,
   ERRORS,
+  ForbiddenError,
   InternalError,
   isErrorCode,
   UnauthorizedError,
@@ -63,6 +64,12 @@ export interface NodeLinksOptions {
   connectTimeoutMs?: number;
   /** Sent as `AUTH <token>` first on every connection when the nodes have a token. */
   authToken?: string;
+  /**
+   * Sent as `AUTH admin <token>` first on every connection instead, when
+   * set: what a node sends its peers when the cluster has an admin token,
+   * so they accept its purges (the admin user may run every command).
+   */
+  adminToken?: string;
 }
 
 export interface RequestOptions {
@@ -87,7 +94,12 @@ export class NodeLinks {
   private closed = false;
 
   constructor(private readonly options: NodeLinksOptions) {
-    this.handshake = options.authToken === undefined ? [] : [["AUTH", options.authToken]];
+    this.handshake =
+      options.adminToken !== undefined
+        ? [["AUTH", "admin", options.adminToken]]
+        : options.authToken !== undefined
+          ? [["AUTH", options.authToken]]
+          : [];
   }
 
   /** `BURROW.MGET`: one outcome per key, in order. Values are the caller's own bytes. */
@@ -231,5 +243,6 @@ export function errorOf(reply: RespErrorReply): BurrowError {
   const code = reply.code.toLowerCase();
   if (isErrorCode(code)) return new ERRORS[code].Class(reply.detail || undefined);
   if (reply.code === "NOAUTH" || reply.code === "WRONGPASS") return new UnauthorizedError(reply.message);
+  if (reply.code === "NOPERM") return new ForbiddenError(reply.detail || undefined);
   return new InternalError(`the node answered: ${reply.message}`);
 }

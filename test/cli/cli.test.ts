@@ -84,6 +84,23 @@ describe("burrow node", () => {
       /--auth-token-file: cannot read/,
     ],
     [["get", "--auth-token-file", "no-such-file", "users", "1"], /--auth-token-file: cannot read/],
+    [
+      ["node", "--origin", "u=http://x/{key}", "--admin-token", "t", "--admin-token-file", "t.txt"],
+      /give --admin-token or --admin-token-file, not both/,
+    ],
+    [
+      ["node", "--origin", "u=http://x/{key}", "--admin-token-file", "no-such-file"],
+      /--admin-token-file: cannot read/,
+    ],
+    // --open-admin is parsed and reaches the node's options, which refuse it beside an admin token.
+    [
+      ["node", "--port", "0", "--origin", "u=http://x/{key}", "--admin-token", "t", "--open-admin"],
+      /openAdmin .*adminToken/,
+    ],
+    [
+      ["node", "--port", "0", "--origin", "u=http://x/{key}", "--auth-token", "t", "--admin-token", "t"],
+      /adminToken must differ from authToken/,
+    ],
   ])("refuses %j with one clear line", async (args, message) => {
     const { code, output } = await run(args);
     expect(code).toBe(2);
@@ -208,6 +225,42 @@ describe("tokens from a file", () => {
       expect(got).toEqual({ code: 0, output: "hello, bob" });
       const refused = await run(["get", "--servers", servers, "greetings", "bob"]);
       expect(refused.code).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("admin token", () => {
+  it("a node takes it from $BURROW_ADMIN_TOKEN_FILE: admin routes need it, the auth token gets 403", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "burrow-admin-"));
+    const file = join(dir, "admin-token");
+    writeFileSync(file, "admin-from-file\n", { mode: 0o600 });
+    const [port] = await freePorts(1);
+    let child: ReturnType<typeof burrow>;
+    // The child takes the environment at spawn; the test process keeps none of it.
+    process.env.BURROW_ADMIN_TOKEN_FILE = file;
+    try {
+      child = burrow(["node", "--port", String(port), "--config", CONFIG, "--auth-token", "ordinary"]);
+    } finally {
+      delete process.env.BURROW_ADMIN_TOKEN_FILE;
+    }
+    try {
+      await waitHealthy(port as number, child);
+      const putPeers = (token: string) =>
+        fetch(`http://127.0.0.1:${port}/_burrow/_peers`, {
+          method: "PUT",
+          headers: { authorization: `Bearer ${token}` },
+          body: JSON.stringify({ members: [`127.0.0.1:${port}`] }),
+        });
+      const refused = await putPeers("ordinary");
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { error: string }).error).toBe("forbidden");
+      expect((await putPeers("admin-from-file")).status).toBe(200);
+      const read = await fetch(`http://127.0.0.1:${port}/_burrow/greetings/ada`, {
+        headers: { authorization: "Bearer ordinary" },
+      });
+      expect(await read.text()).toBe("hello, ada");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

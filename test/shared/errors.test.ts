@@ -25,6 +25,7 @@ describe("the error table", () => {
     expect(Object.fromEntries(CODES.map((code) => [code, ERRORS[code].status]))).toEqual({
       bad_request: 400,
       unauthorized: 401,
+      forbidden: 403,
       not_found: 404,
       unknown_namespace: 404,
       unknown_route: 404,
