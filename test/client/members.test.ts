@@ -3,14 +3,17 @@
  * routability and events, driven by an in-memory transport that answers
  * each probe at once as the test scripts it. No sockets, no timers.
  */
-import { describe, expect, it } from "vitest";
-import { Members, type NodeHandle } from "../../client/members.js";
+import { describe, expect, it, vi } from "vitest";
+import { Members, NodeHandle } from "../../client/members.js";
 import type { HealthBody } from "../../shared/protocol.js";
 import { HashRing } from "../../shared/ring.js";
 import type { Transport, TransportRequest, TransportResponse } from "../../shared/transport.js";
 
-/** These tests answer in milliseconds: a change that leaves a promise pending fails them fast. */
-const QUICK_TIMEOUT_MS = 3000;
+/**
+ * These tests answer in milliseconds: a change that leaves a promise pending
+ * fails them within this, which is what most such mutants cost a mutation run.
+ */
+const QUICK_TIMEOUT_MS = 1000;
 
 /** How a fake node answers its next probes. */
 type ProbeAnswer =
@@ -24,9 +27,12 @@ class ProbeTransport implements Transport {
   readonly answers = new Map<string, ProbeAnswer>();
   /** Every probed address, in order. */
   readonly probed: string[] = [];
+  /** While set, every probe waits for it before answering. */
+  gate: Promise<void> | undefined;
 
   async request(node: string, request: TransportRequest): Promise<TransportResponse> {
     this.probed.push(node);
+    if (this.gate !== undefined) await this.gate;
     const answer = this.answers.get(node) ?? { kind: "ok", id: node };
     if (answer.kind === "refuse")
       throw Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
@@ -58,17 +64,20 @@ const KEYS = Array.from({ length: 200 }, (_, i) => `user:${i}`);
 /** Few virtual nodes: rings are built often here, and ownership only has to differ between members. */
 const VIRTUAL_NODES = 16;
 
+/** Lets every job already queued (probe answers, their callbacks) run. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /** Members over `addresses` with the given transport, ready (first probe round done). */
 async function members(
   addresses: string[],
   transport = new ProbeTransport(),
-  options: { timeoutsToEject?: number; probesToRecover?: number } = {},
+  options: { timeoutsToEject?: number; probesToRecover?: number; probeTimeoutMs?: number } = {},
 ) {
   const m = new Members(addresses, {
     transport,
     virtualNodes: VIRTUAL_NODES,
     probeIntervalMs: 3_600_000,
-    probeTimeoutMs: 200,
+    probeTimeoutMs: options.probeTimeoutMs ?? 200,
     timeoutsToEject: options.timeoutsToEject ?? 2,
     probesToRecover: options.probesToRecover ?? 1,
   });
@@ -186,6 +195,61 @@ describe("Members: identity", { timeout: QUICK_TIMEOUT_MS }, () => {
     for (const key of KEYS.slice(0, 50)) expect(m.ownerOf(key)?.id).toBe(ring([A, C]).ownerOf(key));
     m.stop();
   });
+
+  it("a lone node that reports a new id keeps every key, under its new id", async () => {
+    const transport = new ProbeTransport();
+    transport.answers.set(A, { kind: "ok", id: "http://node-x:1" });
+    const m = await members([A], transport);
+    transport.answers.set(A, { kind: "ok", id: "http://node-y:1" });
+    await m.isAlive(A);
+    const a = handle(m, A);
+    expect(a.id).toBe("http://node-y:1");
+    for (const key of KEYS.slice(0, 20)) {
+      expect(m.ownerOf(key)).toBe(a);
+      expect(m.isDetour(a, key)).toBe(false);
+    }
+    m.stop();
+  });
+
+  it("a node that starts reporting another node's id becomes that node: the ring shrinks to one member", async () => {
+    const transport = new ProbeTransport();
+    const m = await members([A, B], transport);
+    const bKeys = KEYS.filter((k) => ring([A, B]).ownerOf(k) === B);
+    expect(bKeys.length).toBeGreaterThan(0);
+    transport.answers.set(B, { kind: "ok", id: A });
+    await m.isAlive(B);
+    expect(handle(m, B).id).toBe(A);
+    // B's keys have no owner named B any more: the one member left serves them, as their owner.
+    for (const key of bKeys) {
+      expect(m.ownerOf(key)).toBe(handle(m, A));
+      expect(m.isDetour(handle(m, A), key)).toBe(false);
+    }
+    m.stop();
+  });
+
+  it("before any node has answered, every request is a detour", () => {
+    const transport = new ProbeTransport();
+    transport.answers.set(A, { kind: "hang" });
+    const m = new Members([A], {
+      transport,
+      virtualNodes: VIRTUAL_NODES,
+      probeIntervalMs: 3_600_000,
+      probeTimeoutMs: 200,
+      timeoutsToEject: 2,
+      probesToRecover: 1,
+    });
+    expect(m.isDetour(handle(m, A), "k")).toBe(true);
+    m.stop();
+  });
+
+  it("a probe of an address that is not one of its nodes answers, and changes no node or route", async () => {
+    const transport = new ProbeTransport();
+    const m = await members([A], transport);
+    expect(await m.isAlive(C)).toBe(true);
+    expect(m.nodes.map((n) => [n.address, n.id])).toEqual([[A, A]]);
+    for (const key of KEYS.slice(0, 20)) expect(m.ownerOf(key)).toBe(handle(m, A));
+    m.stop();
+  });
 });
 
 describe("Members: health and the two rings", { timeout: QUICK_TIMEOUT_MS }, () => {
@@ -272,9 +336,23 @@ describe("Members: health and the two rings", { timeout: QUICK_TIMEOUT_MS }, () 
     m.stop();
   });
 
+  it("a node it does not hold is down, and health changes of addresses it does not hold fire no event", async () => {
+    const m = await members([A]);
+    const events: string[] = [];
+    m.on("down", (id) => events.push(`down ${id}`));
+    m.on("up", (id) => events.push(`up ${id}`));
+    expect(m.state(new NodeHandle(C))).toBe("down");
+    m.health.add(C);
+    m.health.recordConnectionError(C);
+    m.health.recordHealthyProbe(C);
+    expect(events).toEqual([]);
+    expect(m.isRoutable(handle(m, A))).toBe(true);
+    m.stop();
+  });
+
   it("suspect() probes the node at once, and probe timeouts eject it", async () => {
     const transport = new ProbeTransport();
-    const m = await members([A, B], transport, { timeoutsToEject: 2 });
+    const m = await members([A, B], transport, { timeoutsToEject: 2, probeTimeoutMs: 50 });
     transport.answers.set(A, { kind: "hang" });
     const down = new Promise<string>((resolve) => m.on("down", (id) => resolve(id)));
     m.suspect(A);
@@ -308,5 +386,34 @@ describe("Members: stop", { timeout: QUICK_TIMEOUT_MS }, () => {
     m.health.recordConnectionError(A);
     expect(transport.probed.length).toBe(probes);
     expect(events).toEqual([]);
+  });
+
+  it("a stop during the first probe round schedules no probes when that round ends", async () => {
+    // Only the probe schedule runs on fake timers: probe deadlines and turns stay real.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      const transport = new ProbeTransport();
+      let release: () => void = () => {};
+      transport.gate = new Promise((resolve) => {
+        release = resolve;
+      });
+      const m = new Members([A, B], {
+        transport,
+        virtualNodes: VIRTUAL_NODES,
+        probeIntervalMs: 1000,
+        probeTimeoutMs: 60_000,
+        timeoutsToEject: 2,
+        probesToRecover: 1,
+      });
+      m.stop();
+      release();
+      await nextTurn();
+      const probes = transport.probed.length;
+      expect(probes).toBe(2);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(transport.probed.length).toBe(probes);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -49,6 +49,20 @@ describe("murmur3-32 known vectors", () => {
     const bytes = new TextEncoder().encode("hello, and then some");
     expect(murmur3(bytes, 5)).toBe(0x248bfa47);
   });
+
+  it("hashes `length` bytes from `start` as if they were a buffer of their own", () => {
+    const bytes = new TextEncoder().encode("xyz: the quick brown fox");
+    for (let start = 0; start < 5; start++) {
+      for (let length = 0; length <= 9; length++) {
+        const alone = bytes.slice(start, start + length);
+        for (const seed of [0, 0x9747b28c]) {
+          expect(murmur3(bytes, length, seed, start)).toBe(murmur3(alone, length, seed));
+        }
+      }
+    }
+    // "hello" at offset 3: the reference vector.
+    expect(murmur3(new TextEncoder().encode("abchello!"), 5, 0, 3)).toBe(0x248bfa47);
+  });
 });
 
 describe("UTF-8", () => {
