@@ -519,9 +519,10 @@ export class Namespace {
       expire = reject;
     });
     const deadlineAt = performance.now() + this.loadTimeoutMs;
+    const timeout = () => new DOMException(`load timed out after ${this.loadTimeoutMs} ms`, "TimeoutError");
     const timer = setTimeout(() => {
       timedOut = true;
-      const reason = new DOMException(`load timed out after ${this.loadTimeoutMs} ms`, "TimeoutError");
+      const reason = timeout();
       controller.abort(reason);
       expire(reason);
     }, this.loadTimeoutMs);
@@ -538,7 +539,7 @@ export class Namespace {
       // this one's, before its timer runs: a load that cannot finish in time is not started.
       if (deadlineAt - performance.now() < 1) {
         timedOut = true;
-        throw new DOMException(`load timed out after ${this.loadTimeoutMs} ms`, "TimeoutError");
+        throw timeout();
       }
       this.counters.loads++;
       loader = Promise.resolve(this.load(key, { namespace: this.name, signal }));

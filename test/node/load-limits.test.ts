@@ -110,6 +110,24 @@ describe("load timeout", () => {
     expect(ns.stats()).toMatchObject({ loads: 1, loadTimeouts: 2, items: 0 });
   });
 
+  it("the loader's signal aborts at the deadline with a TimeoutError naming it", async () => {
+    let reason: unknown;
+    const ns = new Namespace("n", {
+      loadTimeoutMs: 30,
+      load: (_key, { signal }) =>
+        new Promise((_, reject) => {
+          signal.addEventListener("abort", () => {
+            reason = signal.reason;
+            reject(signal.reason);
+          });
+        }),
+    });
+    await expect(ns.read("k")).rejects.toBeInstanceOf(LoadTimeoutError);
+    expect(reason).toBeInstanceOf(DOMException);
+    expect((reason as DOMException).name).toBe("TimeoutError");
+    expect((reason as DOMException).message).toBe("load timed out after 30 ms");
+  });
+
   it("a load that answers in time is unaffected", async () => {
     const ns = new Namespace("n", {
       loadTimeoutMs: 5_000,

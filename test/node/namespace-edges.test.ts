@@ -40,6 +40,7 @@ describe("Namespace options: what a refused option is told", () => {
     [{ hotTtlMs: Number.NaN }, "namespace users: hotTtlMs must be a positive number"],
     [{ maxConcurrentLoads: 0 }, "namespace users: maxConcurrentLoads must be a positive number"],
     [{ hotBytes: -1 }, "namespace users: hotBytes must be a positive number"],
+    [{ sweepIntervalMs: -1 }, "namespace users: sweepIntervalMs must be >= 0"],
   ])("%j", (options, message) => {
     expect(() => new Namespace("users", { load: () => "v", ...options })).toThrow(new RangeError(message));
   });

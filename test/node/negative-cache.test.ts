@@ -18,6 +18,22 @@ function absent(options: { negativeTtlMs?: number; maxBytes?: number; sweepInter
 }
 
 describe("negative caching", () => {
+  it("sweepIntervalMs 0 never sweeps: expired entries stay counted until read", async () => {
+    const never = absent({ negativeTtlMs: 10, sweepIntervalMs: 0 }).ns;
+    const often = absent({ negativeTtlMs: 10, sweepIntervalMs: 5 }).ns;
+    for (let i = 0; i < 50; i++) {
+      await never.read(`missing-${i}`);
+      await often.read(`missing-${i}`);
+    }
+    // Once the other namespace has swept the same entries, time enough has passed.
+    const deadline = Date.now() + 10_000;
+    while (often.stats().items > 0 && Date.now() < deadline) await sleep(10);
+    expect(often.stats().items).toBe(0);
+    expect(never.stats().items).toBe(50);
+    never.close();
+    often.close();
+  });
+
   it("a flood of missing keys stops costing memory once their negative TTL is over, without reads", async () => {
     const { ns } = absent({ negativeTtlMs: 100, sweepIntervalMs: 10, maxBytes: 16 << 20 });
     for (let i = 0; i < 20_000; i++) await ns.read(`missing-${i}`);
