@@ -4,54 +4,15 @@
  * the parent runs `node --import tsx --expose-gc <file> --child <args>`,
  * the child does its job and sends one JSON message back over IPC. The
  * child is killed by its PID when it runs past its time limit, and when the
- * parent exits or is interrupted (`killOnExit`, also used for the servers
- * the store benchmarks start).
+ * parent exits or is interrupted (bench/processes.ts).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { killOnExit } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** The argument that tells a benchmark file it runs as a child. */
 const CHILD_FLAG = "--child";
-
-const running = new Set<ChildProcess>();
-
-function killAllNow(): void {
-  for (const child of running) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  killAllNow();
-  process.exit(signal === "SIGINT" ? 130 : 143);
-}
-
-/**
- * Kills `child` (SIGKILL, by PID) if this process exits or is interrupted
- * while it runs; returns the function that stops watching it. The hooks are
- * installed only while some watched child runs.
- */
-export function killOnExit(child: ChildProcess): () => void {
-  if (running.size === 0) {
-    process.on("exit", killAllNow);
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  }
-  running.add(child);
-  return () => {
-    if (!running.delete(child) || running.size > 0) return;
-    process.off("exit", killAllNow);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  };
-}
 
 export interface ChildJobOptions {
   /** Kill the child (SIGKILL, by PID) and reject after this long, in ms. */
@@ -129,34 +90,4 @@ export function serveChildJob(job: (args: string[]) => Promise<unknown>): boolea
 /** Collects garbage when the process runs with --expose-gc (every child does). */
 export function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off("exit", onExit);
-      resolve(false);
-    }, ms);
-    const onExit = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once("exit", onExit);
-  });
-}
-
-/** SIGTERM to `child`'s PID, SIGKILL after `graceMs`; resolves once it has exited. */
-export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      return; // Exited meanwhile.
-    }
-    if (await waitForExit(child, graceMs)) return;
-  }
-  throw new Error(`pid ${pid} survived SIGKILL`);
 }

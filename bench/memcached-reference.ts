@@ -7,8 +7,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
-import { killOnExit, stopProcess } from "./child-job.js";
+import { connect, type Socket } from "node:net";
+import { killOnExit, portFromOs, stopProcess } from "./processes.js";
 import { KEY_BYTES, writeKey } from "./store-variants.js";
 
 const HOST = "127.0.0.1";
@@ -50,21 +50,6 @@ export interface MemcachedFillOptions {
 /** Whether the memcached binary is installed. */
 export function memcachedInstalled(): boolean {
   return existsSync(MEMCACHED);
-}
-
-function portFromOs(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Cluster } from "ioredis";
 import { type LoadResult, median, runLoad } from "./load.js";
+import { killOnExit, portFromOs, stopProcess } from "./processes.js";
 
 const HOST = "127.0.0.1";
 /** Bound on every wait for a process or a cluster to get ready. */
@@ -79,39 +80,9 @@ export function benchKey(i: number): string {
 // ---------------------------------------------------------------------------
 // Processes: every redis-server started here, so none outlives this process.
 
-const running = new Set<ChildProcess>();
-
-function killAllNow(): void {
-  for (const child of running) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  killAllNow();
-  process.exit(signal === "SIGINT" ? 130 : 143);
-}
-
-/** Exit and signal hooks are installed only while a server runs, so they change nothing otherwise. */
+/** Kills `child` by PID if this process exits first; stops watching once it has exited. */
 function track(child: ChildProcess): void {
-  if (running.size === 0) {
-    process.on("exit", killAllNow);
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  }
-  running.add(child);
-  const untrack = () => {
-    if (!running.delete(child) || running.size > 0) return;
-    process.off("exit", killAllNow);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  };
+  const untrack = killOnExit(child);
   child.once("exit", untrack);
   // A process that failed to spawn never emits "exit".
   child.once("error", () => {
@@ -121,40 +92,6 @@ function track(child: ChildProcess): void {
 
 function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (hasExited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off("exit", onExit);
-      resolve(false);
-    }, ms);
-    const onExit = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once("exit", onExit);
-  });
-}
-
-/** Sends `sig` to `pid`; a process that exited meanwhile is not an error. */
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-  }
-}
-
-/** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves once the process is gone. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined || hasExited(child)) return;
-  signal(pid, "SIGTERM");
-  if (await waitForExit(child, STOP_GRACE_MS)) return;
-  signal(pid, "SIGKILL");
-  if (!(await waitForExit(child, STOP_GRACE_MS))) throw new Error(`redis-server pid ${pid} survived SIGKILL`);
 }
 
 /** Runs a tool to completion with a time bound; rejects with its output when it fails. */
@@ -199,21 +136,6 @@ function canBind(port: number): Promise<boolean> {
     const server = createServer();
     server.once("error", () => resolve(false));
     server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
-
-async function portFromOs(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
   });
 }
 
@@ -281,7 +203,7 @@ async function startServer(taken: Set<number>, clusterDir: string | undefined): 
       await sleep(50);
     }
     if (!hasExited(child)) {
-      await stopProcess(child);
+      await stopProcess(child, STOP_GRACE_MS);
       throw new Error(`redis-server on port ${port} not ready after ${READY_TIMEOUT_MS} ms: ${tail()}`);
     }
     // Exited early: most likely the port was taken after the check; try another.
@@ -305,7 +227,7 @@ function keepTail(child: ChildProcess): () => string {
 export async function startRedisServer(): Promise<{ port: number; stop(): Promise<void> }> {
   await requireTools();
   const { port, child } = await startServer(new Set(), undefined);
-  return { port, stop: () => stopProcess(child) };
+  return { port, stop: () => stopProcess(child, STOP_GRACE_MS) };
 }
 
 /**
@@ -318,7 +240,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), "burrow-redis-cluster-"));
   const started: StartedServer[] = [];
   const stop = async () => {
-    const results = await Promise.allSettled(started.map((server) => stopProcess(server.child)));
+    const results = await Promise.allSettled(
+      started.map((server) => stopProcess(server.child, STOP_GRACE_MS)),
+    );
     rmSync(dir, { recursive: true, force: true });
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) throw failed.reason;

@@ -26,10 +26,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BurrowClient } from "../client/index.js";
-import { killOnExit, stopProcess } from "./child-job.js";
 import { runLoad } from "./load.js";
 import { fillMemcached, MEMCACHED, memcachedInstalled, startMemcached } from "./memcached-reference.js";
 import { readProcMemory, sampleRss } from "./proc-memory.js";
+import { killOnExit, stopProcess } from "./processes.js";
 import { envInt, keyString, mib, writeKey } from "./store-variants.js";
 
 const DEFAULT_ENTRIES = 2_600_000;
