@@ -12,6 +12,7 @@ import type { Members, NodeHandle } from "../../client/members.js";
 import type { Requests } from "../../client/requests.js";
 import { AbortedError, type BurrowError, LoadFailedError, UnavailableError } from "../../shared/errors.js";
 import type { Lookup } from "../../shared/protocol.js";
+import { rejection } from "../helpers/rejection.js";
 
 /**
  * These tests answer in milliseconds: a change that leaves a promise pending
@@ -97,15 +98,6 @@ async function state(promise: Promise<unknown>): Promise<string> {
   );
   await nextTurn();
   return result;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection");
 }
 
 let batcher: Batcher | undefined;

@@ -15,6 +15,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from "../../shared/errors.js";
+import { rejection } from "../helpers/rejection.js";
 
 /**
  * These tests answer in milliseconds: a change that leaves a promise pending
@@ -71,16 +72,6 @@ function failover(members: Members, options: { retries?: number; closed?: () => 
     maxBackoffMs: 0,
     isClosed: options.closed ?? (() => false),
   });
-}
-
-/** The error a promise rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection");
 }
 
 afterEach(() => {

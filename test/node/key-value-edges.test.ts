@@ -24,6 +24,7 @@ import {
 } from "../../shared/protocol.js";
 import { RespErrorReply, RespPool, type RespReply } from "../../shared/resp-pool.js";
 import { MAX_KEY_BYTES } from "../../shared/validate.js";
+import { rejection } from "../helpers/rejection.js";
 
 /** The node's default largest value (`maxValueBytes`). */
 const MAX_VALUE_BYTES = 16 * 1024 * 1024;
@@ -139,14 +140,6 @@ async function respError(promise: Promise<RespReply>): Promise<RespErrorReply> {
 async function clientValue(ns: string, key: string): Promise<Buffer | undefined> {
   const value = await client.get(ns, key);
   return value === undefined ? undefined : Buffer.from(value);
-}
-
-/** The error `promise` rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => new Error("expected a rejection"),
-    (err: unknown) => err,
-  );
 }
 
 type Writer = (ns: string, key: string, value: Uint8Array) => Promise<void>;

@@ -14,21 +14,12 @@ import {
   UnavailableError,
 } from "../../shared/errors.js";
 import { FakeCluster } from "../helpers/fake-peers.js";
+import { rejection } from "../helpers/rejection.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
 const text = (value: Uint8Array | undefined) =>
   value === undefined ? undefined : Buffer.from(value).toString();
-
-/** The error `promise` rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("Namespace options: what a refused option is told", () => {
   it.each([

@@ -6,6 +6,7 @@ import RedisParser from "redis-parser";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RespErrorReply, RespPool, type RespPoolOptions, type RespReply } from "../../shared/resp-pool.js";
 import { isConnectionError, isTimeoutError } from "../../shared/transport.js";
+import { rejection } from "../helpers/rejection.js";
 
 // ---------------------------------------------------------------------------
 // A fake node: parses commands with redis-parser, answers each in order with
@@ -137,15 +138,6 @@ async function stateOf(promise: Promise<unknown>): Promise<"pending" | "settled"
   return first === pending ? "pending" : "settled";
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error("expected a rejection");
-}
-
 const LONG = { timeoutMs: 10_000 };
 
 /** ECHO answers its argument; PING +PONG; anything else -ERR. */
@@ -235,7 +227,9 @@ describe("RespPool pipelining", () => {
       return echoHandler(args, connection);
     });
     const pool = newPool(server, { connections: 1, handshake: [["AUTH", "wrong"]] });
-    const failures = await Promise.all([1, 2, 3].map((i) => rejection(pool.send(["ECHO", i], LONG))));
+    const failures = await Promise.all(
+      [1, 2, 3].map((i) => rejection<Error & { code?: string }>(pool.send(["ECHO", i], LONG))),
+    );
     for (const error of failures) {
       expect(error).toBeInstanceOf(RespErrorReply);
       expect(error.code).toBe("WRONGPASS");
@@ -278,7 +272,7 @@ describe("RespPool connection choice", () => {
     const server = await startServer((args) => held.hold(bulk(args[1] ?? "")));
     const pool = newPool(server, { connections: 2, maxPendingPerConnection: 2 });
     const accepted = [1, 2, 3, 4].map((i) => pool.send(["HOLD", i], LONG));
-    const busy = await rejection(pool.send(["HOLD", 5], LONG));
+    const busy = await rejection<Error & { code?: string }>(pool.send(["HOLD", 5], LONG));
     expect(busy.code).toBe("RESP_BUSY");
     expect(isConnectionError(busy)).toBe(false);
     expect(pool.pending).toBe(4);
@@ -300,7 +294,7 @@ describe("RespPool deadlines and aborts", () => {
       return bulk(`value-of-${String(args[1])}`);
     });
     const pool = newPool(server, { connections: 1 });
-    const slow = await rejection(pool.send(["SLOW"], { timeoutMs: 30 }));
+    const slow = await rejection<Error & { code?: string }>(pool.send(["SLOW"], { timeoutMs: 30 }));
     expect(slow.name).toBe("TimeoutError");
     expect(isTimeoutError(slow)).toBe(true);
     expect(isConnectionError(slow)).toBe(false);
@@ -323,7 +317,7 @@ describe("RespPool deadlines and aborts", () => {
     const sends = Array.from({ length: 60 }, (_, i) => pool.send(["HOLD", i], { timeoutMs: timeoutOf(i) }));
     const expiring = sends.filter((_, i) => i % 3 !== 0);
     const errors = await Promise.race([
-      Promise.all(expiring.map(rejection)),
+      Promise.all(expiring.map((send) => rejection<Error>(send))),
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error("deadlines did not fire")), 5000)),
     ]);
     for (const error of errors) expect(error.name).toBe("TimeoutError");
@@ -345,7 +339,7 @@ describe("RespPool deadlines and aborts", () => {
     await waitFor(() => held.held === 1);
     const reason = new Error("caller gave up");
     controller.abort(reason);
-    const error = await rejection(hold);
+    const error = await rejection<Error & { code?: string }>(hold);
     expect(error.name).toBe("AbortError");
     expect(error.cause).toBe(reason);
     const next = pool.send(["ECHO", "mine"], LONG);
@@ -353,7 +347,7 @@ describe("RespPool deadlines and aborts", () => {
     expect(String(await next)).toBe("mine");
     // An already aborted signal never sends the command.
     const before = server.connections[0]?.commands.length;
-    const early = await rejection(
+    const early = await rejection<Error & { code?: string }>(
       pool.send(["ECHO", "never"], { timeoutMs: 1000, signal: AbortSignal.abort() }),
     );
     expect(early.name).toBe("AbortError");
@@ -367,7 +361,7 @@ describe("RespPool connection failures", () => {
     const server = await startServer(echoHandler);
     await server.close();
     const pool = newPool(server);
-    const error = await rejection(pool.send(["PING"], LONG));
+    const error = await rejection<Error & { code?: string }>(pool.send(["PING"], LONG));
     expect(error.code).toBe("ECONNREFUSED");
     expect(isConnectionError(error)).toBe(true);
     expect(pool.pending).toBe(0);
@@ -395,7 +389,10 @@ describe("RespPool connection failures", () => {
     await waitFor(() => held.held === 2);
     // Both connections have one command: the first is the least busy by order.
     const close = pool.send(["CLOSE"], LONG);
-    for (const error of await Promise.all([rejection(onFirst), rejection(close)])) {
+    for (const error of await Promise.all([
+      rejection<Error & { code?: string }>(onFirst),
+      rejection<Error & { code?: string }>(close),
+    ])) {
       expect(error.code).toBe("RESP_CONNECTION_CLOSED");
       expect(isConnectionError(error)).toBe(true);
     }
@@ -406,7 +403,7 @@ describe("RespPool connection failures", () => {
     expect(String(await onSecond)).toBe("b");
 
     expect(String(await pool.send(["ECHO", "back"], LONG))).toBe("back");
-    const reset = await rejection(pool.send(["RESET"], LONG));
+    const reset = await rejection<Error & { code?: string }>(pool.send(["RESET"], LONG));
     expect(reset.code).toBe("ECONNRESET");
     expect(isConnectionError(reset)).toBe(true);
     expect(String(await pool.send(["ECHO", "again"], LONG))).toBe("again");
@@ -421,8 +418,8 @@ describe("RespPool connection failures", () => {
     });
     const pool = newPool(server, { connections: 1 });
     const [garbage, behind] = await Promise.all([
-      rejection(pool.send(["GARBAGE"], LONG)),
-      rejection(pool.send(["ECHO", "behind"], LONG)),
+      rejection<Error & { code?: string }>(pool.send(["GARBAGE"], LONG)),
+      rejection<Error & { code?: string }>(pool.send(["ECHO", "behind"], LONG)),
     ]);
     expect(garbage.code).toBe("RESP_PROTOCOL_ERROR");
     expect(isConnectionError(garbage)).toBe(true);
@@ -444,10 +441,10 @@ describe("RespPool close", () => {
     const pool = newPool(server, { connections: 2 });
     const waiting = [pool.send(["HOLD", 1], LONG), pool.send(["HOLD", 2], LONG)];
     await waitFor(() => held.held === 2);
-    const errors = Promise.all(waiting.map(rejection));
+    const errors = Promise.all(waiting.map((wait) => rejection<Error & { code?: string }>(wait)));
     await pool.close();
     for (const error of await errors) expect(error.code).toBe("RESP_CLOSED");
-    expect((await rejection(pool.send(["PING"], LONG))).code).toBe("RESP_CLOSED");
+    expect((await rejection<Error & { code?: string }>(pool.send(["PING"], LONG))).code).toBe("RESP_CLOSED");
     expect(pool.pending).toBe(0);
     await waitFor(() => server.connections.every((connection) => connection.closed));
     held.release();
@@ -519,12 +516,14 @@ describe("RespPool replies", () => {
     expect(reply[2]).toBeNull();
     expect(reply[3]).toEqual(Buffer.from("OK"));
 
-    const failure = await rejection(pool.send(["FAIL"], LONG));
+    const failure = await rejection<Error & { code?: string }>(pool.send(["FAIL"], LONG));
     expect(failure).toBeInstanceOf(RespErrorReply);
     expect(failure.code).toBe("UNKNOWN_NAMESPACE");
     expect((failure as RespErrorReply).detail).toBe("no namespace 'x'");
     expect(isConnectionError(failure)).toBe(false);
-    expect(((await rejection(pool.send(["OTHER"], LONG))) as RespErrorReply).code).toBe("ERR");
+    expect(
+      ((await rejection<Error & { code?: string }>(pool.send(["OTHER"], LONG))) as RespErrorReply).code,
+    ).toBe("ERR");
   });
 
   it("carries binary values, UTF-8 strings and numbers byte-exact both ways", async () => {
