@@ -3,12 +3,13 @@
  * reference measured in the same run on the same machine, so read the
  * "vs ref" column, not the absolute numbers. BENCH_REQUESTS bounds the load;
  * the store sections have their own bounds (BENCH_STORE_*, BENCH_OPS_*,
- * BENCH_EVICTION_*: see the header of each bench/store-*.ts).
+ * BENCH_EVICTION_*, BENCH_COPY_READS: see the header of each bench/store-*.ts).
  */
 import { clientBench } from "./client.js";
 import { nodeGetBench } from "./node-get.js";
 import { respParserBench } from "./resp-parser.js";
 import { ringBench } from "./ring.js";
+import { storeCopyBench, storeCopyTitle } from "./store-copy.js";
 import { storeEvictionBench, storeEvictionTitle } from "./store-eviction.js";
 import { storeMemoryBench, storeMemoryTitle } from "./store-memory.js";
 import { storeOpsBench, storeOpsTitle } from "./store-ops.js";
@@ -35,3 +36,6 @@ console.table(await storeOpsBench());
 console.log(`\n${storeEvictionTitle}`);
 console.log("vs ref: slab hit ratio / hit ratio of an LRU holding the same key+value bytes");
 console.table(await storeEvictionBench());
+console.log(`\n${storeCopyTitle}`);
+console.log("vs ref: ns per read / ns of a view of the page");
+console.table(storeCopyBench());

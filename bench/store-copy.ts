@@ -7,6 +7,9 @@
  *
  *   npx tsx bench/store-copy.ts      (BENCH_COPY_READS: reads a run, default 3,000,000)
  */
+import { fileURLToPath } from "node:url";
+import { median } from "./load.js";
+
 const READS = Number(process.env.BENCH_COPY_READS ?? 3_000_000);
 const VALUE_BYTES = 100;
 const page = Buffer.allocUnsafeSlow(1 << 20);
@@ -31,19 +34,25 @@ const copyOut = (offset: number) => {
 };
 const view = (offset: number) => page.subarray(offset, offset + VALUE_BYTES);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const copies: number[] = [];
-const views: number[] = [];
-for (let r = 0; r < 5; r++) {
-  copies.push(run(copyOut));
-  views.push(run(view));
+export const storeCopyTitle = `store copy: handing out a ${VALUE_BYTES} B value, median of 5 runs`;
+
+/** ns per read of a copy out and of a page view, and their ratio. */
+export function storeCopyBench(): Record<string, string>[] {
+  const copies: number[] = [];
+  const views: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    copies.push(run(copyOut));
+    views.push(run(view));
+  }
+  const copy = median(copies, (ns) => ns);
+  const pinned = median(views, (ns) => ns);
+  return [
+    { what: "view of the page (pinning's floor) ns/read", ns: pinned.toFixed(0), "vs ref": "1.00" },
+    { what: "copy out (the store) ns/read", ns: copy.toFixed(0), "vs ref": (copy / pinned).toFixed(2) },
+  ];
 }
-console.log(`store copy: handing out a ${VALUE_BYTES} B value (node ${process.version})`);
-console.table([
-  { what: "view of the page (pinning's floor) ns/read", ns: median(views).toFixed(0) },
-  {
-    what: "copy out (the store) ns/read",
-    ns: median(copies).toFixed(0),
-    "vs view": (median(copies) / median(views)).toFixed(2),
-  },
-]);
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  console.log(`${storeCopyTitle} (node ${process.version})`);
+  console.table(storeCopyBench());
+}
