@@ -115,6 +115,9 @@ export class Requests {
       failed = await this.options.links.write(node.address, namespace, key, value, ttlMs, {
         route: detour ? "here" : "owner",
         timeoutMs: this.options.timeoutMs,
+        // The node refuses it once this client has stopped waiting: a write
+        // never lands after its caller was told it failed.
+        order: { applyBy: Date.now() + this.options.timeoutMs },
         signal,
       });
     } catch (err) {

@@ -19,6 +19,14 @@ import { PeerClient } from "./peer-client.js";
 import type { Peers, Placement } from "./peers.js";
 import { type RespLimits, RespServer } from "./resp-server.js";
 import { createRouter } from "./router.js";
+import { WriteClock } from "./write-order.js";
+
+/**
+ * Clock skew allowed between nodes, ms: a write's stamp is kept this much
+ * longer than its deadline allows it to travel. Nodes whose clocks differ
+ * by more may refuse each other's writes as too old (never misorder them).
+ */
+const MAX_CLOCK_SKEW_MS = 1000;
 
 export { type AdminMode, adminModeOf, isLoopbackAddress } from "./admin.js";
 export type { LoadContext, Loader, NamespaceOptions, NamespaceStats } from "./namespace.js";
@@ -79,7 +87,9 @@ export interface NodeOptions {
   /**
    * Deadline of one request to a peer (a forwarded read, write or purge
    * round), in ms: a peer that gives no answer by then is unreachable for it
-   * (the node serves the key itself) and is probed at once. A peer that is
+   * (the node serves the key itself; a write is answered
+   * `owner_unavailable`, and the owner refuses it if it arrives later) and
+   * is probed at once. A peer that is
    * only slow to load answers in time: it reports the keys it is still
    * loading every 100 ms (at most half this deadline) and the node asks
    * again, joining that load, until the owner's load timeout.
@@ -170,6 +180,9 @@ export class BurrowNode {
   /** HTTP, for health probes of peers. */
   private readonly transport = new UndiciTransport({ connections: 4 });
   private readonly forwardTimeoutMs: number;
+  private readonly purgeTimeoutMs: number;
+  /** Stamps the writes this node accepts (see write-order.ts). */
+  private readonly writeClock = new WriteClock();
   private readonly forwardWaitMs: number;
   private readonly maxMembers: number;
   private readonly authorization: string | undefined;
@@ -196,6 +209,7 @@ export class BurrowNode {
       throw new RangeError("forwardTimeoutMs must be a positive number of ms");
     // A forward keeps asking an owner that answers "still loading" until the owner's load timeout has surely passed.
     this.forwardWaitMs = Math.max(5000, ...loadTimeouts) + this.forwardTimeoutMs;
+    this.purgeTimeoutMs = options.purgeTimeoutMs ?? 300;
     this.authorization = options.authToken ? `Bearer ${options.authToken}` : undefined;
     if (options.adminToken && options.openAdmin) {
       throw new RangeError("openAdmin opens admin operations to anyone and adminToken guards them: give one");
@@ -225,12 +239,18 @@ export class BurrowNode {
     const node = this;
     const peers: Peers = {
       getMany: (owner, ns, keys) => this.peers().getMany(owner, ns, keys),
-      write: (owner, ns, key, value, ttlMs) => this.peers().write(owner, ns, key, value, ttlMs),
-      purge: (targets, ns, key) => this.peers().purge(targets, ns, key),
+      write: (owner, ns, key, value, ttlMs, order) => this.peers().write(owner, ns, key, value, ttlMs, order),
+      purge: (targets, ns, key, stamp) => this.peers().purge(targets, ns, key, stamp),
+    };
+    // A write or purge is refused once its sender gave up on it, so no stamp
+    // older than its travel time (plus the clock skew allowed) is needed.
+    const order = {
+      clock: this.writeClock,
+      windowMs: this.forwardTimeoutMs + this.purgeTimeoutMs + MAX_CLOCK_SKEW_MS,
     };
     for (const [name, config] of Object.entries(options.namespaces ?? {})) {
       assertNamespace(name);
-      this.namespaceMap.set(name, new Namespace(name, config, { placement, peers }));
+      this.namespaceMap.set(name, new Namespace(name, config, { placement, peers, order }));
     }
     if (this.configuredSelf) this.join(this.configuredSelf);
 
@@ -417,6 +437,10 @@ export class BurrowNode {
       adminToken: options.adminToken || undefined,
     });
     this.membership = membership;
+    // Copies loaded here while a peer was away may be older than what it holds: drop them once it is back.
+    membership.health.on("up", () => {
+      for (const ns of this.namespaceMap.values()) ns.dropHotCopies();
+    });
     this.prober = prober;
     this.links = links;
     this.peerClient = new PeerClient({
@@ -426,7 +450,7 @@ export class BurrowNode {
       // Below the clients' default pollMs (250), so a forwarded key that is ready reaches the client's first answer.
       forwardPollMs: Math.max(1, Math.min(100, Math.floor(this.forwardTimeoutMs / 2))),
       forwardWaitMs: this.forwardWaitMs,
-      purgeTimeoutMs: options.purgeTimeoutMs ?? 300,
+      purgeTimeoutMs: this.purgeTimeoutMs,
       isAlive: async (peer) => (await prober.probe(peer))?.status === "ok",
     });
   }

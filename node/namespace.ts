@@ -8,11 +8,19 @@
  */
 import { setMaxListeners } from "node:events";
 import pLimit, { type LimitFunction } from "p-limit";
-import { BurrowError, LoadFailedError, LoadTimeoutError, PayloadTooLargeError } from "../shared/errors.js";
+import {
+  BurrowError,
+  LoadFailedError,
+  LoadTimeoutError,
+  OwnerUnavailableError,
+  PayloadTooLargeError,
+  TimeoutError,
+} from "../shared/errors.js";
 import { alone, type Lookup, OwnerUnreachableError, type Peers, type Placement } from "./peers.js";
 import { SingleFlight } from "./singleflight.js";
 import { createSlabStore } from "./slab-store.js";
 import { ABSENT, type Store, type StoredEntry } from "./store.js";
+import { WriteClock, WriteLog, type WriteOrder } from "./write-order.js";
 
 export interface LoadContext {
   namespace: string;
@@ -150,9 +158,29 @@ export interface RouteOptions {
   here?: boolean;
 }
 
-export interface WriteOptions extends RouteOptions {
+export interface WriteOptions {
   /** The entry's TTL in ms, exactly (no jitter); 0 = no expiry; undefined = the namespace's. */
   ttlMs?: number;
+  /**
+   * Time (ms since the epoch) after which the caller no longer waits: a
+   * write that reaches this node later is refused with `timeout`, never
+   * applied behind the caller's back.
+   */
+  applyBy?: number;
+  /**
+   * The stamp a peer gave this write, with its deadline: the write was sent
+   * here by the node that accepted it, to be applied here (see
+   * write-order.ts). Without it this node accepted the write and takes it
+   * to the key's owner.
+   */
+  order?: WriteOrder;
+}
+
+/** How this namespace orders writes: the node's clock and how long stamps are remembered. */
+export interface OrderOptions {
+  clock: WriteClock;
+  /** See WriteLogOptions.windowMs. */
+  windowMs: number;
 }
 
 /**
@@ -174,6 +202,9 @@ export class Namespace {
   private readonly hot: Store;
   private readonly placement: Placement;
   private readonly peers: Peers;
+  private readonly clock: WriteClock;
+  /** The last stamp applied to each recently written key. */
+  private readonly writes: WriteLog;
   /**
    * Loads in flight, by key. Kept apart from forwards so that a request
    * served here never waits on this node's own forward of the same key:
@@ -209,7 +240,7 @@ export class Namespace {
   constructor(
     name: string,
     options: NamespaceOptions,
-    cluster: { placement: Placement; peers: Peers } = alone(),
+    cluster: { placement: Placement; peers: Peers; order?: OrderOptions } = alone(),
   ) {
     if (typeof options.load !== "function") throw new TypeError(`namespace ${name}: load must be a function`);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
@@ -218,6 +249,8 @@ export class Namespace {
     this.load = options.load;
     this.placement = cluster.placement;
     this.peers = cluster.peers;
+    this.clock = cluster.order?.clock ?? new WriteClock();
+    this.writes = new WriteLog({ windowMs: cluster.order?.windowMs ?? 10_000 });
     this.ttlMs = nonNegative(name, "ttlMs", options.ttlMs ?? 0);
     this.ttlJitter = options.ttlJitter ?? 0.1;
     if (!(this.ttlJitter >= 0 && this.ttlJitter < 1)) {
@@ -321,27 +354,53 @@ export class Namespace {
   /**
    * Stores a value (or deletes the key, with `value` undefined) at its
    * owner, which then purges every other copy. Resolves with the ids of the
-   * peers whose copy could not be purged (the owner first when it could not
-   * be reached: the write was then applied here, a value as a hot copy).
+   * peers whose copy could not be purged. Throws `owner_unavailable` when
+   * the owner could not be reached: the write was then applied nowhere
+   * (the other peers' copies are still purged), and `timeout` when it
+   * arrived after its `applyBy`.
+   *
+   * A write sent by a peer (`options.order`) is applied here, unless a
+   * later write of the key was applied here first (it is then skipped: the
+   * later one stands).
    */
   async write(key: string, value: Uint8Array | undefined, options: WriteOptions = {}): Promise<string[]> {
     const { placement } = this;
+    const { order } = options;
+    const now = Date.now();
+    const applyBy = order === undefined ? options.applyBy : order.applyBy;
+    if (applyBy !== undefined && now > applyBy) {
+      throw new TimeoutError(
+        `the write reached this node ${now - applyBy} ms after its sender stopped waiting; not applied`,
+      );
+    }
     const owner = placement.ownerOf(key);
-    let unreachableOwner: string | undefined;
-    if (owner !== placement.self && !options.here) {
+    let stamp: number;
+    if (order === undefined) stamp = this.clock.next();
+    else {
+      this.clock.observe(order.stamp);
+      stamp = order.stamp;
+    }
+    const admission = this.writes.admit(key, stamp);
+    if (admission === "too-old") {
+      throw new TimeoutError("the write is older than every write this node still orders; not applied");
+    }
+    if (admission === "stale") return []; // A later write of this key was applied here: it stands.
+    if (order === undefined && owner !== placement.self) {
       // This node's copy goes first: the owner's purge of it could fail.
       this.forget(key);
       try {
         // The owner applies it and purges the other copies.
-        return await this.peers.write(owner, this.name, key, value, options.ttlMs);
+        return await this.peers.write(owner, this.name, key, value, options.ttlMs, { stamp, applyBy });
       } catch (err) {
         if (!(err instanceof OwnerUnreachableError)) throw err;
-        unreachableOwner = owner;
+        // Not applied. Copies elsewhere are dropped all the same: they may be older than the owner's.
+        const others = placement.others().filter((peer) => peer !== owner);
+        if (others.length > 0) await this.peers.purge(others, this.name, key, stamp);
+        throw new OwnerUnavailableError(`${err.message}; the write was not applied`, { cause: err });
       }
     }
     // Applied here: at the owner, or as a hot copy (which lives at most
-    // hotTtlMs) when the owner is away or a write that was sent here to be
-    // applied reached a node that does not own the key.
+    // hotTtlMs) when a peer whose member list differs sent it here.
     if (value !== undefined && owner === placement.self) {
       if (!this.set(key, value, options.ttlMs)) {
         throw new PayloadTooLargeError(`the entry is larger than namespace ${this.name}'s byte budget`);
@@ -351,10 +410,41 @@ export class Namespace {
       const ttlMs = options.ttlMs;
       if (value !== undefined) this.keepHot(key, value, ttlMs && ttlMs > 0 ? ttlMs : undefined);
     }
-    const others = placement.others().filter((peer) => peer !== unreachableOwner);
-    const failed = others.length === 0 ? [] : await this.peers.purge(others, this.name, key);
-    if (unreachableOwner !== undefined) failed.unshift(unreachableOwner);
-    return failed;
+    const others = placement.others();
+    return others.length === 0 ? [] : await this.peers.purge(others, this.name, key, stamp);
+  }
+
+  /**
+   * Drops this node's copies of `key` for a write stamped `order.stamp`
+   * elsewhere (or, without `order`, now): skipped when a later write of
+   * the key was applied here; refused with `timeout` past its deadline. A
+   * purge too old to be ordered drops only the hot copy: a value written
+   * here since may be newer than it.
+   */
+  purge(key: string, order?: WriteOrder): void {
+    if (order !== undefined) {
+      const now = Date.now();
+      if (now > order.applyBy) {
+        throw new TimeoutError(
+          `the purge reached this node ${now - order.applyBy} ms after its sender stopped waiting; not applied`,
+        );
+      }
+      this.clock.observe(order.stamp);
+    }
+    const admission = this.writes.admit(key, order?.stamp ?? this.clock.next(), true);
+    if (admission === "apply") this.forget(key);
+    else if (admission === "too-old") {
+      this.forwards.forget(key);
+      this.hot.delete(key);
+    }
+  }
+
+  /**
+   * Drops every hot copy: called when a peer is seen up again, as copies
+   * loaded here while it was away may be older than what it holds.
+   */
+  dropHotCopies(): void {
+    this.hot.clear();
   }
 
   /** Drops every local copy of `key` (main store, hot cache, negative entry) and detaches loads in flight. */

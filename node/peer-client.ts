@@ -25,14 +25,40 @@ export interface PeerClientOptions {
   isAlive(peer: string): Promise<boolean>;
 }
 
+/**
+ * How long after a write's or purge's deadline its answer is still waited
+ * for, ms: the receiver checks the deadline when the request arrives, and
+ * its answer then has to travel back.
+ */
+const ANSWER_SLACK_MS = 250;
+
 /** How one key's promise is settled. */
 interface Settler {
   resolve(outcome: Lookup | BurrowError): void;
   reject(err: unknown): void;
 }
 
+/**
+ * Most purges remembered per peer that missed them, to send again when it
+ * is back; past it the oldest are dropped (the copies they were for expire
+ * within the namespace's hotTtlMs anyway).
+ */
+const MAX_MISSED_PURGES = 10_000;
+
+/** A purge a peer missed: sent again, with its stamp, once the peer is seen up. */
+interface MissedPurge {
+  namespace: string;
+  key: string;
+  stamp: number;
+}
+
 export class PeerClient implements Peers {
-  constructor(private readonly options: PeerClientOptions) {}
+  /** Per peer, the purges it missed, by namespace and key (the latest stamp wins). */
+  private readonly missed = new Map<string, Map<string, MissedPurge>>();
+
+  constructor(private readonly options: PeerClientOptions) {
+    options.membership.health.on("up", (peer: string) => this.resendPurges(peer));
+  }
 
   /**
    * Many keys from their owner, served there: one promise per key, settled
@@ -103,44 +129,97 @@ export class PeerClient implements Peers {
     }
   }
 
-  /** Relays a write to the owner, who applies it and purges the other copies. */
+  /**
+   * Relays a write to the owner, who applies it and purges the other
+   * copies. The owner applies it only if it arrives within
+   * `forwardTimeoutMs` (or by the caller's `applyBy`, if sooner), and
+   * the answer is waited for that long plus the owner's purges: no answer
+   * then means it was not applied.
+   */
   async write(
     owner: string,
     namespace: string,
     key: string,
     value: Uint8Array | undefined,
     ttlMs: number | undefined,
+    order: { stamp: number; applyBy?: number },
   ): Promise<string[]> {
     const { links, forwardTimeoutMs, purgeTimeoutMs } = this.options;
     this.assertUp(owner);
+    const now = Date.now();
+    const applyBy = Math.min(order.applyBy ?? Number.POSITIVE_INFINITY, now + forwardTimeoutMs);
     try {
-      // The owner's answer waits for its own purges.
       return await links.write(owner, namespace, key, value, ttlMs, {
         route: "here",
-        timeoutMs: forwardTimeoutMs + purgeTimeoutMs,
+        order: { stamp: order.stamp, applyBy },
+        // The owner's answer waits for its own purges.
+        timeoutMs: Math.max(1, applyBy - now) + purgeTimeoutMs + ANSWER_SLACK_MS,
       });
     } catch (err) {
       throw this.unreachable(owner, err);
     }
   }
 
-  /** Asks every listed peer to drop its copies of a key; resolves with the ids that could not be reached. */
-  async purge(peers: readonly string[], namespace: string, key: string): Promise<string[]> {
+  /**
+   * Asks every listed peer to drop its copies of a key; resolves with the
+   * ids that could not be reached. Each of those is sent the purge again
+   * when it is next seen up, so a copy it holds does not outlive the write
+   * by hotTtlMs.
+   */
+  async purge(peers: readonly string[], namespace: string, key: string, stamp: number): Promise<string[]> {
+    const missed = await Promise.all(peers.map((peer) => this.purgeOne(peer, { namespace, key, stamp })));
+    return missed.filter((peer): peer is string => peer !== undefined);
+  }
+
+  /** One purge of one peer: undefined when it was applied (or skipped as older there), else the peer's id. */
+  private async purgeOne(peer: string, purge: MissedPurge): Promise<string | undefined> {
     const { links, membership, purgeTimeoutMs } = this.options;
-    const outcomes = await Promise.all(
-      peers.map(async (peer) => {
-        // A peer known down or draining cannot answer in time: report it at once
-        // rather than hold the write for purgeTimeoutMs.
-        if (membership.state(peer) !== "up") return peer;
-        try {
-          await links.purge(peer, namespace, key, { timeoutMs: purgeTimeoutMs });
-          return undefined;
-        } catch {
-          return peer;
-        }
-      }),
-    );
-    return outcomes.filter((peer): peer is string => peer !== undefined);
+    // A peer known down or draining cannot answer in time: report it at once
+    // rather than hold the write for purgeTimeoutMs.
+    if (membership.state(peer) === "up") {
+      try {
+        await links.purge(peer, purge.namespace, purge.key, {
+          timeoutMs: purgeTimeoutMs + ANSWER_SLACK_MS,
+          order: { stamp: purge.stamp, applyBy: Date.now() + purgeTimeoutMs },
+        });
+        return undefined;
+      } catch {
+        // missed: remembered below
+      }
+    }
+    if (membership.members.includes(peer)) this.remember(peer, purge);
+    return peer;
+  }
+
+  private remember(peer: string, purge: MissedPurge): void {
+    let missed = this.missed.get(peer);
+    if (missed === undefined) {
+      // A new peer to remember for: forget those that left the member list meanwhile.
+      const { members } = this.options.membership;
+      for (const other of this.missed.keys()) if (!members.includes(other)) this.missed.delete(other);
+      missed = new Map();
+      this.missed.set(peer, missed);
+    }
+    const id = `${purge.namespace}/${purge.key}`;
+    missed.delete(id);
+    missed.set(id, purge);
+    if (missed.size > MAX_MISSED_PURGES) missed.delete(missed.keys().next().value as string);
+  }
+
+  /** Sends a peer that is up again the purges it missed (those it misses again are kept for next time). */
+  private resendPurges(peer: string): void {
+    const missed = this.missed.get(peer);
+    if (missed === undefined) return;
+    this.missed.delete(peer);
+    if (!this.options.membership.members.includes(peer)) return;
+    for (const purge of missed.values()) void this.purgeOne(peer, purge);
+  }
+
+  /** Purges remembered for peers that missed them, for stats and tests. */
+  get missedPurges(): number {
+    let count = 0;
+    for (const missed of this.missed.values()) count += missed.size;
+    return count;
   }
 
   private assertUp(peer: string): void {

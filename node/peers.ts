@@ -29,9 +29,11 @@ export interface Peers {
    */
   getMany(owner: string, namespace: string, keys: readonly string[]): Promise<Lookup | BurrowError>[];
   /**
-   * Relays a write (a value, or `undefined` to delete) to the key's owner,
-   * which applies it and purges the other copies. Resolves with the ids of
-   * the peers whose copy could not be purged; an error answer is thrown.
+   * Relays a write (a value, or `undefined` to delete) stamped `stamp` to
+   * the key's owner, which applies it and purges the other copies. The
+   * owner refuses it once the sender stops waiting (not after `applyBy`,
+   * when given). Resolves with the ids of the peers whose copy could not
+   * be purged; an error answer is thrown.
    */
   write(
     owner: string,
@@ -39,9 +41,13 @@ export interface Peers {
     key: string,
     value: Uint8Array | undefined,
     ttlMs: number | undefined,
+    order: { stamp: number; applyBy?: number },
   ): Promise<string[]>;
-  /** Drops the copies of `key` on every listed peer; resolves with the ids that could not be reached. */
-  purge(peers: readonly string[], namespace: string, key: string): Promise<string[]>;
+  /**
+   * Drops the copies of `key` on every listed peer, for the write stamped
+   * `stamp`; resolves with the ids that could not be reached.
+   */
+  purge(peers: readonly string[], namespace: string, key: string, stamp: number): Promise<string[]>;
 }
 
 /** A cluster of one: every key is this node's, there is nobody to ask. */

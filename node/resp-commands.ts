@@ -19,7 +19,14 @@ import { type ReplyWriter, RespReplyError } from "../shared/resp.js";
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
 import { type AdminMode, PROTECTED_MODE_MESSAGE } from "./admin.js";
 import type { Membership } from "./membership.js";
-import type { BatchAnswer, Lookup, Namespace, NamespaceStats, RouteOptions } from "./namespace.js";
+import type {
+  BatchAnswer,
+  Lookup,
+  Namespace,
+  NamespaceStats,
+  RouteOptions,
+  WriteOptions,
+} from "./namespace.js";
 
 // --- what commands see --------------------------------------------------------
 
@@ -217,6 +224,7 @@ function notInteger(): RespReplyError {
 
 const COLON = 0x3a;
 const OWNER_ROUTE: RouteOptions = Object.freeze({ here: false });
+const NO_WRITE_OPTIONS: WriteOptions = Object.freeze({});
 const HERE_ROUTE: RouteOptions = Object.freeze({ here: true });
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
@@ -515,7 +523,7 @@ function set(env: CommandEnv, _session: RespSession, args: Buffer[], slot: Reply
   const key = keyText(arg, colon + 1);
   const value = storedValue(env, args[2] as Buffer);
   slot.kind = REPLY_OK;
-  return ns.write(key, value, ttlMs === undefined ? OWNER_ROUTE : { ttlMs, here: false });
+  return ns.write(key, value, ttlMs === undefined ? NO_WRITE_OPTIONS : { ttlMs });
 }
 
 /** A value to store: refused over maxValueBytes, and copied (an argument is a view of a whole socket chunk). */
@@ -545,7 +553,7 @@ function del(env: CommandEnv, _session: RespSession, args: Buffer[], slot: Reply
     targets.push({ ns: namespaceOfKey(env, arg, colon), key: keyText(arg, colon + 1) });
   }
   slot.kind = REPLY_INTEGER;
-  return Promise.allSettled(targets.map(({ ns, key }) => ns.write(key, undefined, OWNER_ROUTE))).then(
+  return Promise.allSettled(targets.map(({ ns, key }) => ns.write(key, undefined, NO_WRITE_OPTIONS))).then(
     countDeleted,
   );
 }
@@ -640,7 +648,30 @@ function ttlArgument(arg: Buffer): number | undefined {
   return ttlMs;
 }
 
-/** BURROW.SET <ns> <key> <ttlMs|-> <route> <value>: the ids of peers whose copy could not be purged. */
+/**
+ * The optional ordering arguments of a write, `[<stamp|-> <applyBy>]` at
+ * `at`: the write's stamp (given by the peer that accepted it; "-" from a
+ * client) and the time, ms since the epoch, after which it must not be
+ * applied. A stamped write is a peer's: it is applied here, never sent on.
+ */
+function writeOptions(args: Buffer[], at: number, ttlMs: number | undefined, command: string): WriteOptions {
+  if (args.length === at) return ttlMs === undefined ? NO_WRITE_OPTIONS : { ttlMs };
+  if (args.length !== at + 2) throw arityError(command);
+  const applyBy = decimal(args[at + 1] as Buffer, 0, Number.MAX_SAFE_INTEGER);
+  if (applyBy === undefined) throw new BadRequestError("applyBy must be a time in ms since the epoch");
+  const stampArg = args[at] as Buffer;
+  if (stampArg.length === 1 && stampArg[0] === 0x2d /* - */) return { ttlMs, applyBy };
+  const stamp = decimal(stampArg, 1, Number.MAX_SAFE_INTEGER);
+  if (stamp === undefined) throw new BadRequestError('the stamp must be a whole number >= 1, or "-"');
+  return { ttlMs, order: { stamp, applyBy } };
+}
+
+/**
+ * BURROW.SET <ns> <key> <ttlMs|-> <route> <value> [<stamp|-> <applyBy>]:
+ * the ids of peers whose copy could not be purged. The route is read for
+ * its syntax only: a write always goes to the owner, unless a peer sent it
+ * (with its stamp) to be applied here.
+ */
 function burrowSet(
   env: CommandEnv,
   _session: RespSession,
@@ -650,13 +681,14 @@ function burrowSet(
   const ns = namespaceOfArg(env, args[1] as Buffer);
   const key = keyText(args[2] as Buffer, 0);
   const ttlMs = ttlArgument(args[3] as Buffer);
-  const route = routeOf(args[4] as Buffer);
+  routeOf(args[4] as Buffer);
+  const options = writeOptions(args, 6, ttlMs, "burrow.set");
   const value = storedValue(env, args[5] as Buffer);
   slot.kind = REPLY_IDS;
-  return ns.write(key, value, ttlMs === undefined ? route : { ttlMs, here: route.here });
+  return ns.write(key, value, options);
 }
 
-/** BURROW.DEL <ns> <key> <route>: as BURROW.SET. */
+/** BURROW.DEL <ns> <key> <route> [<stamp|-> <applyBy>]: as BURROW.SET. */
 function burrowDel(
   env: CommandEnv,
   _session: RespSession,
@@ -665,15 +697,24 @@ function burrowDel(
 ): Promise<unknown> {
   const ns = namespaceOfArg(env, args[1] as Buffer);
   const key = keyText(args[2] as Buffer, 0);
-  const route = routeOf(args[3] as Buffer);
+  routeOf(args[3] as Buffer);
+  const options = writeOptions(args, 4, undefined, "burrow.del");
   slot.kind = REPLY_IDS;
-  return ns.write(key, undefined, route);
+  return ns.write(key, undefined, options);
 }
 
-/** BURROW.PURGE <ns> <key>: drops this node's copies; never forwarded. An admin command. */
+/**
+ * BURROW.PURGE <ns> <key> [<stamp> <applyBy>]: drops this node's copies;
+ * never forwarded. An admin command. With a stamp, a purge older than the
+ * last write of the key applied here is skipped, and one that arrives past
+ * `applyBy` is refused.
+ */
 function burrowPurge(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
   const ns = namespaceOfArg(env, args[1] as Buffer);
-  ns.forget(keyText(args[2] as Buffer, 0));
+  const key = keyText(args[2] as Buffer, 0);
+  const options = writeOptions(args, 3, undefined, "burrow.purge");
+  if (options.applyBy !== undefined) throw new BadRequestError('a purge needs a stamp, not "-"');
+  ns.purge(key, options.order);
   slot.kind = REPLY_OK;
   return undefined;
 }
@@ -1243,24 +1284,43 @@ const COMMAND_LIST: CommandSpec[] = [
       { name: "key", type: "string", multiple: true },
     ],
   }),
-  spec("burrow.set", 6, burrowSet, {
+  spec("burrow.set", -6, burrowSet, {
     flags: ["write", "denyoom"],
     group: "burrow",
     summary: "Stores a value; answers the peers whose copy could not be purged.",
-    arguments: [text("namespace"), text("key"), text("ttl-ms"), text("route"), text("value")],
+    arguments: [
+      text("namespace"),
+      text("key"),
+      text("ttl-ms"),
+      text("route"),
+      text("value"),
+      { name: "stamp", type: "string", optional: true },
+      { name: "apply-by", type: "integer", optional: true },
+    ],
   }),
-  spec("burrow.del", 4, burrowDel, {
+  spec("burrow.del", -4, burrowDel, {
     flags: ["write"],
     group: "burrow",
     summary: "Deletes a key; answers the peers whose copy could not be purged.",
-    arguments: [text("namespace"), text("key"), text("route")],
+    arguments: [
+      text("namespace"),
+      text("key"),
+      text("route"),
+      { name: "stamp", type: "string", optional: true },
+      { name: "apply-by", type: "integer", optional: true },
+    ],
   }),
-  spec("burrow.purge", 3, burrowPurge, {
+  spec("burrow.purge", -3, burrowPurge, {
     flags: ["write", "fast", "admin"],
     admin: true,
     group: "burrow",
     summary: "Drops this node's copies of a key.",
-    arguments: [text("namespace"), text("key")],
+    arguments: [
+      text("namespace"),
+      text("key"),
+      { name: "stamp", type: "integer", optional: true },
+      { name: "apply-by", type: "integer", optional: true },
+    ],
   }),
   spec("burrow.owner", 3, burrowOwner, {
     flags: ["readonly", "fast"],

@@ -174,7 +174,7 @@ async function route(
       allow(method, ["DELETE"]);
       checks.assertAdmin(req, credential);
       const ns = namespaceOf(ctx, segments[1] as string);
-      ns.forget(keyOf(segments[2] as string));
+      ns.purge(keyOf(segments[2] as string));
       res.writeHead(204).end();
       return;
     }
@@ -190,7 +190,8 @@ async function route(
       const key = keyOf(segments[1] as string);
       const forwarded = req.headers[HEADER_FORWARDED] !== undefined;
       if (method === "GET" || method === "HEAD") return getKey(res, ns, key, forwarded, method === "HEAD");
-      return write(ctx, req, res, ns, key, forwarded, method as "PUT" | "DELETE");
+      // A write always goes to the owner, x-burrow-forwarded or not: only the owner orders it.
+      return write(ctx, req, res, ns, key, method as "PUT" | "DELETE");
     }
   }
   throw new UnknownRouteError(`no route ${path.slice(0, 100)}`);
@@ -259,7 +260,6 @@ async function write(
   res: ServerResponse,
   ns: Namespace,
   key: string,
-  forwarded: boolean,
   method: "PUT" | "DELETE",
 ): Promise<void> {
   const ttlMs = method === "PUT" ? ttlOf(req.headers[HEADER_TTL_MS]) : undefined;
@@ -267,7 +267,7 @@ async function write(
   const headers = { [HEADER_OWNER]: ns.ownerOf(key) };
   let failed: string[];
   try {
-    failed = await ns.write(key, body, { ttlMs, here: forwarded });
+    failed = await ns.write(key, body, { ttlMs });
   } catch (err) {
     return sendError(res, toBurrowError(err), headers);
   }

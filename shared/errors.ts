@@ -17,6 +17,7 @@ export type ErrorCode =
   | "internal"
   | "load_failed"
   | "unavailable"
+  | "owner_unavailable"
   | "load_timeout"
   | "timeout"
   | "aborted";
@@ -114,6 +115,15 @@ export class UnavailableError extends BurrowError {
     super("unavailable", message, options);
   }
 }
+/**
+ * 503: a write whose owner could not be reached was applied nowhere (copies
+ * on other nodes were dropped). Safe to retry.
+ */
+export class OwnerUnavailableError extends BurrowError {
+  constructor(message?: string, options?: { cause?: unknown }) {
+    super("owner_unavailable", message, options);
+  }
+}
 /** 504: the loader did not answer within the namespace's load timeout. */
 export class LoadTimeoutError extends BurrowError {
   constructor(message?: string, options?: { cause?: unknown }) {
@@ -152,6 +162,11 @@ export const ERRORS: Record<ErrorCode, { status: number; message: string; Class:
   internal: { status: 500, message: "internal error", Class: InternalError },
   load_failed: { status: 502, message: "the loader failed", Class: LoadFailedError },
   unavailable: { status: 503, message: "no node is available", Class: UnavailableError },
+  owner_unavailable: {
+    status: 503,
+    message: "the key's owner could not be reached; the write was not applied",
+    Class: OwnerUnavailableError,
+  },
   load_timeout: { status: 504, message: "the loader timed out", Class: LoadTimeoutError },
   timeout: { status: 504, message: "the request timed out", Class: TimeoutError },
   aborted: { status: 499, message: "the request was aborted", Class: AbortedError },

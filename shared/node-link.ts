@@ -139,7 +139,9 @@ export class NodeLinks {
 
   /**
    * `BURROW.SET` (a value) or `BURROW.DEL` (undefined): resolves with the
-   * ids of the peers whose copy could not be purged.
+   * ids of the peers whose copy could not be purged. With `order`, the
+   * node refuses the write once `order.applyBy` has passed, and (from a
+   * peer, with a stamp) orders it by its stamp.
    */
   async write(
     address: string,
@@ -147,21 +149,38 @@ export class NodeLinks {
     key: string,
     value: Uint8Array | undefined,
     ttlMs: number | undefined,
-    options: RequestOptions & { route: Route },
+    options: RequestOptions & { route: Route; order?: { stamp?: number; applyBy: number } },
   ): Promise<string[]> {
+    const { order } = options;
+    const ordering = order === undefined ? [] : [order.stamp ?? "-", Math.ceil(order.applyBy)];
     const command =
       value === undefined
-        ? ["BURROW.DEL", namespace, key, options.route]
-        : ["BURROW.SET", namespace, key, ttlMs === undefined ? "-" : ttlMs, options.route, value];
+        ? ["BURROW.DEL", namespace, key, options.route, ...ordering]
+        : [
+            "BURROW.SET",
+            namespace,
+            key,
+            ttlMs === undefined ? "-" : ttlMs,
+            options.route,
+            value,
+            ...ordering,
+          ];
     const reply = await this.send(address, command, options);
     if (!Array.isArray(reply))
       throw new NoAnswerError("connection", `${address} sent a malformed write answer`);
     return reply.map((id) => (id instanceof Uint8Array ? Buffer.from(id).toString("utf8") : String(id)));
   }
 
-  /** `BURROW.PURGE`: drops the node's copies of a key. */
-  async purge(address: string, namespace: string, key: string, options: RequestOptions): Promise<void> {
-    await this.send(address, ["BURROW.PURGE", namespace, key], options);
+  /** `BURROW.PURGE`: drops the node's copies of a key (for the write stamped `order.stamp`). */
+  async purge(
+    address: string,
+    namespace: string,
+    key: string,
+    options: RequestOptions & { order?: { stamp: number; applyBy: number } },
+  ): Promise<void> {
+    const { order } = options;
+    const ordering = order === undefined ? [] : [order.stamp, Math.ceil(order.applyBy)];
+    await this.send(address, ["BURROW.PURGE", namespace, key, ...ordering], options);
   }
 
   /** Closes the connections to one node (when it leaves the member list). */

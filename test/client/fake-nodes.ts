@@ -66,6 +66,8 @@ export interface LoggedRequest {
   ttl: string | undefined;
   /** The value of a BURROW.SET, as UTF-8 text. */
   value: string | undefined;
+  /** The time (ms since the epoch) after which a write must not be applied, as sent. */
+  applyBy: number | undefined;
   /** The token the RESP connection authenticated with (for AUTH: the token it sent). */
   auth: string | undefined;
   /** The node's number for the connection it came on, from 1 (HTTP and RESP alike). */
@@ -289,6 +291,7 @@ export class FakeNode {
       at: Date.now(),
       answer: undefined,
       errorCode: undefined,
+      applyBy: undefined,
     };
     if (command === "BURROW.MGET") {
       request.kind = "read";
@@ -300,11 +303,14 @@ export class FakeNode {
       request.kind = "write";
       request.namespace = optionalText(args[1]);
       request.keys = args[2] === undefined ? [] : [text(args[2])];
+      const ordering = command === "BURROW.SET" ? 6 : 4;
       if (command === "BURROW.SET") {
         request.ttl = optionalText(args[3]);
         request.route = routeOf(args[4]);
         request.value = optionalText(args[5]);
       } else request.route = routeOf(args[3]);
+      // [<stamp|-> <applyBy>]
+      if (args[ordering + 1] !== undefined) request.applyBy = Number(text(args[ordering + 1] as Buffer));
     } else if (command === "AUTH") {
       request.kind = "auth";
       request.auth = optionalText(args[args.length - 1]);
@@ -343,10 +349,10 @@ export class FakeNode {
         if (args.length < 5) return arityError(request);
         return this.read(request);
       case "BURROW.SET":
-        if (args.length !== 6) return arityError(request);
+        if (args.length !== 6 && args.length !== 8) return arityError(request);
         return this.write(request, args[5] as Buffer);
       case "BURROW.DEL":
-        if (args.length !== 4) return arityError(request);
+        if (args.length !== 4 && args.length !== 6) return arityError(request);
         return this.write(request, undefined);
       case "PING":
         return okReply(request, (out) => out.simple("PONG"), undefined);
@@ -455,6 +461,7 @@ export class FakeNode {
       at: Date.now(),
       answer: undefined,
       errorCode: undefined,
+      applyBy: undefined,
     };
     if (this.cluster.keepLog) this.cluster.log.push(request);
     req.resume();

@@ -120,6 +120,20 @@ describe("routing", () => {
     expect(fake.requests()).toMatchObject([{ command: "BURROW.SET", ttl: "-", value: "v" }]);
   });
 
+  it("sends with every write the time it stops waiting, so a node never applies it later", async () => {
+    await start({ timeoutMs: 4_000 });
+    const before = Date.now();
+    await client.set("users", "k", "v");
+    await client.delete("users", "k");
+    const after = Date.now();
+    const writes = fake.requests();
+    expect(writes.map((r) => r.command)).toEqual(["BURROW.SET", "BURROW.DEL"]);
+    for (const { applyBy } of writes) {
+      expect(applyBy).toBeGreaterThanOrEqual(before + 4_000);
+      expect(applyBy).toBeLessThanOrEqual(after + 4_000 + 1);
+    }
+  });
+
   it.each([
     ["no token", undefined],
     ["a wrong token", "wrong"],

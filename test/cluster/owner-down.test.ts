@@ -51,10 +51,13 @@ describe("an owner that is down", () => {
       expect(cluster.origin.loads("users", key)).toBe(1);
     }
 
-    // Writes still land: DELETE reports the unreachable owner instead of failing silently.
+    // A write is applied at the owner or not at all: 503 owner_unavailable at once, and the
+    // copy here is dropped (the next read loads the key again).
     const del = await fetch(`http://${asked.address}/_burrow/users/${keys[0]}`, { method: "DELETE" });
-    expect(del.status).toBe(204);
-    expect(del.headers.get("x-burrow-purge-failed")).toContain(dead.id);
+    expect(del.status).toBe(503);
+    expect(await del.json()).toMatchObject({ error: "owner_unavailable" });
+    await fetch(`http://${asked.address}/_burrow/users/${keys[0]}`);
+    expect(cluster.origin.loads("users", keys[0] as string)).toBe(2);
 
     const peers = (await (await fetch(`http://${asked.address}/_burrow/_peers`)).json()) as {
       members: { id: string; state: string }[];

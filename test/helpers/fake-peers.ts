@@ -5,6 +5,7 @@
  * sent to each owner and the keys each one carried.
  */
 import { type Lookup, OwnerUnreachableError, type Peers, type Placement } from "../../node/peers.js";
+import type { WriteOrder } from "../../node/write-order.js";
 import type { BurrowError } from "../../shared/errors.js";
 
 /** How one member answers. A member with no script is up and answers every key with `<member>:<key>`. */
@@ -64,6 +65,16 @@ export function unreachable(attempted = true): OwnerUnreachableError {
   return new OwnerUnreachableError(attempted ? "connection refused" : "known to be down", { attempted });
 }
 
+/**
+ * The ordering of a write sent by a peer: stamped now, to be applied
+ * within `withinMs`.
+ */
+export function fromPeer(withinMs = 10_000): WriteOrder {
+  peerStamps = Math.max(peerStamps + 1, Date.now() * 1024);
+  return { stamp: peerStamps, applyBy: Date.now() + withinMs };
+}
+let peerStamps = 0;
+
 /** A promise a test opens when it chooses. */
 export function gate(): { promise: Promise<void>; open(): void } {
   let open!: () => void;
@@ -82,6 +93,10 @@ export class FakeCluster {
   readonly writes: WriteCall[] = [];
   /** Every purge, in the order sent. */
   readonly purges: PurgeCall[] = [];
+  /** The stamp of each purge in `purges`. */
+  readonly purgeStamps: number[] = [];
+  /** The stamp (and deadline, when the caller gave one) of each write in `writes`. */
+  readonly writeOrders: { stamp: number; applyBy?: number }[] = [];
   private readonly scripts = new Map<string, MemberScript>();
 
   constructor(options: FakeClusterOptions = {}) {
@@ -104,13 +119,15 @@ export class FakeCluster {
           return script.answer?.(key) ?? found(`${owner}:${key}`);
         });
       },
-      write: async (owner, namespace, key, value, ttlMs) => {
+      write: async (owner, namespace, key, value, ttlMs, order) => {
         this.writes.push({ owner, namespace, key, value, ttlMs });
+        this.writeOrders.push(order);
         const script = await this.settle(owner);
         return [...(script.purgeFailures ?? [])];
       },
-      purge: async (peers, namespace, key) => {
+      purge: async (peers, namespace, key, stamp) => {
         this.purges.push({ peers: [...peers], namespace, key });
+        this.purgeStamps.push(stamp);
         return peers.filter((peer) => this.scripts.get(peer)?.fail !== undefined);
       },
     };

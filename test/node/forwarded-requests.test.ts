@@ -2,7 +2,8 @@
  * Requests that carry x-burrow-forwarded are served where they land. For a
  * key this node does not own (a client's failover detour, or a peer's
  * forward while member lists disagree) the copy is a hot copy: it lives at
- * most hotTtlMs, never in the main store.
+ * most hotTtlMs, never in the main store. Writes are the exception: they
+ * always go to the owner, which orders them.
  */
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,9 +63,10 @@ describe("a forwarded request for a key owned elsewhere", () => {
     expect(nodes[0]?.stats().users?.hotHits).toBe(1);
   });
 
-  it("is stored as a hot copy when it is a PUT", async () => {
+  it("is still taken to the owner when it is a PUT: only the owner orders writes", async () => {
     const key = notOwnedByFirst("put-");
     const before = nodes[0]?.stats().users;
+    const ownerBefore = nodes[1]?.stats().users;
     const put = await fetch(`${ids[0]}/_burrow/users/${key}`, {
       method: "PUT",
       body: "written",
@@ -73,10 +75,9 @@ describe("a forwarded request for a key owned elsewhere", () => {
     expect(put.status).toBe(204);
     const after = nodes[0]?.stats().users;
     expect(after?.items).toBe(before?.items);
-    expect(after?.hotItems).toBe((before?.hotItems ?? 0) + 1);
-    const res = await fetch(`${ids[0]}/_burrow/users/${key}`, {
-      headers: { "x-burrow-forwarded": ids[1] as string },
-    });
+    expect(after?.hotItems).toBe(before?.hotItems);
+    expect(nodes[1]?.stats().users?.items).toBe((ownerBefore?.items ?? 0) + 1);
+    const res = await fetch(`${ids[1]}/_burrow/users/${key}`);
     expect(await res.text()).toBe("written");
   });
 });

@@ -13,7 +13,7 @@ import {
   PayloadTooLargeError,
   UnavailableError,
 } from "../../shared/errors.js";
-import { FakeCluster } from "../helpers/fake-peers.js";
+import { FakeCluster, fromPeer } from "../helpers/fake-peers.js";
 import { rejection } from "../helpers/rejection.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -169,7 +169,7 @@ describe("Namespace TTLs", () => {
   it.each([0, -1])("a hot copy written with TTL %i lives hotTtlMs", async (ttlMs) => {
     const fake = new FakeCluster({ owners: () => "b", members: ["self", "b"] });
     const ns = new Namespace("n", { hotTtlMs: 5000, load: () => "local" }, fake);
-    await ns.write("k", utf8("written"), { here: true, ttlMs });
+    await ns.write("k", utf8("written"), { order: fromPeer(), ttlMs });
     const hot = await ns.read("k");
     expect(text(hot.value)).toBe("written");
     expect(hot.ttlMs).toBeLessThanOrEqual(5000);

@@ -1,8 +1,8 @@
 /** Namespace reads and writes: loader values, writes and their purges, writes racing loads, the byte budget and the counters of _stats. */
 import { describe, expect, it } from "vitest";
 import { Namespace, toBytes } from "../../node/namespace.js";
-import { LoadFailedError, PayloadTooLargeError } from "../../shared/errors.js";
-import { FakeCluster, found, unreachable } from "../helpers/fake-peers.js";
+import { LoadFailedError, OwnerUnavailableError, PayloadTooLargeError } from "../../shared/errors.js";
+import { FakeCluster, found, fromPeer, unreachable } from "../helpers/fake-peers.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, "utf8"));
@@ -197,44 +197,43 @@ describe("write", () => {
     expect(ns.stats()).toMatchObject({ items: 0, hotItems: 0 });
   });
 
-  it("owner unreachable: applied here as a hot copy, the others purged, the owner named first", async () => {
+  it("owner unreachable: owner_unavailable, nothing kept here, the others purged", async () => {
     const { ns, fake, loads } = cluster();
     fake.script("b", { fail: unreachable() });
     fake.script("c", { fail: unreachable() });
-    expect(await ns.write("k", utf8("put"))).toEqual(["b", "c"]);
-    expect(fake.purges).toEqual([{ peers: ["c"], namespace: "n", key: "k" }]);
-    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 1 });
-    expect(text((await ns.read("k")).value)).toBe("put");
+    await expect(ns.write("k", utf8("put"))).rejects.toBeInstanceOf(OwnerUnavailableError);
+    expect(fake.purges.map(({ peers, key }) => ({ peers, key }))).toEqual([{ peers: ["c"], key: "k" }]);
+    expect(ns.stats()).toMatchObject({ items: 0, hotItems: 0 });
     expect(fake.callsTo("b")).toBe(0);
     expect(loads()).toBe(0);
   });
 
-  it("owner unreachable, a delete: the local copies are dropped, the others purged, the owner named", async () => {
+  it("owner unreachable, a delete: owner_unavailable, the local copies dropped, the others purged", async () => {
     const { ns, fake } = cluster();
     await ns.read("k"); // a hot copy of b's answer
     expect(ns.stats().hotItems).toBe(1);
     fake.script("b", { fail: unreachable(false) });
-    expect(await ns.write("k", undefined)).toEqual(["b"]);
+    await expect(ns.write("k", undefined)).rejects.toThrow(/not applied/);
     expect(fake.writes.map((w) => w.value)).toEqual([undefined]);
-    expect(fake.purges).toEqual([{ peers: ["c"], namespace: "n", key: "k" }]);
+    expect(fake.purges.map(({ peers, key }) => ({ peers, key }))).toEqual([{ peers: ["c"], key: "k" }]);
     expect(ns.stats().hotItems).toBe(0);
   });
 
-  it("here on a non-owner: applied as a hot copy without asking the owner, and the others purged", async () => {
+  it("sent by a peer to a non-owner (lists that disagree): applied as a hot copy, the others purged", async () => {
     const { ns, fake } = cluster({ hotTtlMs: 30 });
-    expect(await ns.write("k", utf8("detour"), { here: true })).toEqual([]);
+    expect(await ns.write("k", utf8("detour"), { order: fromPeer() })).toEqual([]);
     expect(fake.writes).toEqual([]);
-    expect(fake.purges).toEqual([{ peers: ["b", "c"], namespace: "n", key: "k" }]);
+    expect(fake.purges.map(({ peers, key }) => ({ peers, key }))).toEqual([{ peers: ["b", "c"], key: "k" }]);
     expect(ns.stats()).toMatchObject({ items: 0, hotItems: 1 });
     expect(text((await ns.read("k", { here: true })).value)).toBe("detour");
     await sleep(70); // past hotTtlMs
     expect(text((await ns.read("k")).value)).toBe("b:k");
   });
 
-  it("here on a non-owner replaces a hot copy it already had", async () => {
+  it("sent by a peer to a non-owner: replaces a hot copy it already had", async () => {
     const { ns } = cluster();
     await ns.read("k");
-    await ns.write("k", utf8("detour"), { here: true });
+    await ns.write("k", utf8("detour"), { order: fromPeer() });
     expect(text((await ns.read("k")).value)).toBe("detour");
   });
 
@@ -255,11 +254,11 @@ describe("write", () => {
     expect(loads()).toBe(1);
   });
 
-  it("a delete here drops the hot copy; the next read asks the owner again", async () => {
+  it("a delete sent by a peer drops the hot copy; the next read asks the owner again", async () => {
     const { ns, fake } = cluster();
     fake.script("b", { answer: () => found("owned") });
     await ns.read("k");
-    expect(await ns.write("k", undefined, { here: true })).toEqual([]);
+    expect(await ns.write("k", undefined, { order: fromPeer() })).toEqual([]);
     expect(ns.stats().hotItems).toBe(0);
     await ns.read("k");
     expect(fake.callsTo("b")).toBe(2);

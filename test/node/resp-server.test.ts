@@ -274,6 +274,17 @@ describe("Redis commands over Burrow", () => {
       [redis.call("BURROW.MGET", "users", "0", "anywhere", "k"), /^BAD_REQUEST the route must be/],
       [redis.call("BURROW.MGET", "nope", "0", "owner", "k"), /^UNKNOWN_NAMESPACE /],
       [redis.call("BURROW.SET", "users", "k", "ttl", "owner", "v"), /^BAD_REQUEST the TTL must be/],
+      [redis.call("BURROW.SET", "users", "k", "-", "owner", "v", "-"), /^ERR wrong number of arguments/],
+      [redis.call("BURROW.SET", "users", "k", "-", "owner", "v", "0", "1"), /^BAD_REQUEST the stamp must/],
+      [redis.call("BURROW.DEL", "users", "k", "owner", "-", "soon"), /^BAD_REQUEST applyBy must be/],
+      [
+        redis.call("BURROW.PURGE", "users", "k", "-", String(Date.now() + 1000)),
+        /^BAD_REQUEST a purge needs/,
+      ],
+      [
+        redis.call("BURROW.SET", "users", "x", "-", "owner", "late", "-", String(Date.now() - 1)),
+        /^TIMEOUT the write reached this node \d+ ms after its sender stopped waiting; not applied$/,
+      ],
     ];
     for (const [promise, expected] of cases) expect(await errorOf(promise)).toMatch(expected);
     expect(await redis.ping()).toBe("PONG");
@@ -344,6 +355,23 @@ describe("Redis commands over Burrow", () => {
     expect(await redis.call("BURROW.DEL", "users", key, "owner")).toEqual([]);
     expect(await other.get(`users:${key}`)).toBe(`v:${key}`);
     expect(loadCalls.get(key)).toBe(1);
+  });
+
+  it("BURROW.SET and BURROW.PURGE with a peer's stamp: applied here, in stamp order", async () => {
+    const key = cluster.keyOwnedBy(base, "stamped-");
+    const applyBy = String(Date.now() + 10_000);
+    const stamp = Date.now() * 1024;
+    expect(
+      await redis.call("BURROW.SET", "users", key, "-", "here", "newer", String(stamp + 2), applyBy),
+    ).toEqual([]);
+    // Delayed: older than the write applied, so skipped.
+    expect(
+      await redis.call("BURROW.SET", "users", key, "-", "here", "older", String(stamp + 1), applyBy),
+    ).toEqual([]);
+    expect(await redis.call("BURROW.PURGE", "users", key, String(stamp + 1), applyBy)).toBe("OK");
+    expect(await redis.get(`users:${key}`)).toBe("newer");
+    expect(await redis.call("BURROW.PURGE", "users", key, String(stamp + 3), applyBy)).toBe("OK");
+    expect(await redis.get(`users:${key}`)).toBe(`v:${key}`);
   });
 
   it("serves HTTP and RESP on the same port", async () => {

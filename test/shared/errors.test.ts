@@ -34,6 +34,7 @@ describe("the error table", () => {
       internal: 500,
       load_failed: 502,
       unavailable: 503,
+      owner_unavailable: 503,
       load_timeout: 504,
       timeout: 504,
       aborted: 499,
