@@ -1,4 +1,43 @@
-import { hashString } from "./hash.js";
+import { hashString, murmur3 } from "./hash.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * One stable counting-sort pass over `bits` bits of the hashes (from bit
+ * `shift`), moving each point and its owner from `hashes`/`owners` to
+ * `toHashes`/`toOwners`.
+ */
+function radixPass(
+  hashes: Uint32Array,
+  owners: Uint32Array,
+  toHashes: Uint32Array,
+  toOwners: Uint32Array,
+  shift: number,
+  bits: number,
+): void {
+  const mask = (1 << bits) - 1;
+  const starts = new Uint32Array(mask + 2);
+  for (let i = 0; i < hashes.length; i++) starts[(((hashes[i] as number) >>> shift) & mask) + 1]++;
+  for (let b = 1; b <= mask + 1; b++) starts[b] = (starts[b] as number) + (starts[b - 1] as number);
+  for (let i = 0; i < hashes.length; i++) {
+    const hash = hashes[i] as number;
+    const bucket = (hash >>> shift) & mask;
+    const at = starts[bucket] as number;
+    starts[bucket] = at + 1;
+    toHashes[at] = hash;
+    toOwners[at] = owners[i] as number;
+  }
+}
+
+/** Writes `value`'s decimal digits (ASCII) into `bytes` at `at`; returns how many. */
+function writeDigits(bytes: Uint8Array, at: number, value: number): number {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  for (let i = digits - 1, rest = value; i >= 0; i--, rest = Math.floor(rest / 10)) {
+    bytes[at + i] = 0x30 + (rest % 10);
+  }
+  return digits;
+}
 
 /** Options of a {@link HashRing}. */
 export interface RingOptions {
@@ -37,23 +76,33 @@ export class HashRing {
     this.virtualNodes = virtualNodes;
     this.members = [...new Set(members)].sort();
     const total = this.members.length * virtualNodes;
-    // Pack (hash, member index) into one float64 so a single numeric sort
-    // orders by hash and breaks ties by member index deterministically.
-    const packed = new Float64Array(total);
+    const hashes = new Uint32Array(total);
+    const owners = new Uint32Array(total);
     let n = 0;
     this.members.forEach((id, index) => {
+      // The label of virtual node v is "<id>#<v>": the id's bytes are encoded
+      // once and only the digits are written per label (a list of 1,024
+      // members has two million labels).
+      const prefix = encoder.encode(`${id}#`);
+      const label = new Uint8Array(prefix.length + 10);
+      label.set(prefix);
       for (let v = 0; v < virtualNodes; v++) {
-        packed[n++] = hashString(`${id}#${v}`) * 65536 + index;
+        const length = prefix.length + writeDigits(label, prefix.length, v);
+        hashes[n] = murmur3(label, length);
+        owners[n++] = index;
       }
     });
-    packed.sort();
-    this.points = new Uint32Array(total);
-    this.owners = new Uint32Array(total);
-    for (let i = 0; i < total; i++) {
-      const value = packed[i] as number;
-      this.points[i] = Math.floor(value / 65536);
-      this.owners[i] = value % 65536;
-    }
+    // Points in hash order, ties in member order (points were written in
+    // member order and the sort is stable): three radix passes of 11, 11
+    // and 10 bits (small enough count tables to stay in cache), over twice
+    // as fast as a comparison sort of two million points.
+    const spareHashes = new Uint32Array(total);
+    const spareOwners = new Uint32Array(total);
+    radixPass(hashes, owners, spareHashes, spareOwners, 0, 11);
+    radixPass(spareHashes, spareOwners, hashes, owners, 11, 11);
+    radixPass(hashes, owners, spareHashes, spareOwners, 22, 10);
+    this.points = spareHashes;
+    this.owners = spareOwners;
   }
 
   get size(): number {
