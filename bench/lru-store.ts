@@ -57,6 +57,11 @@ export function createLruStore(options: StoreOptions): Store {
       cache.purgeStale();
       return before - cache.size;
     },
+    deleteWhere: (drop) => {
+      let dropped = 0;
+      for (const key of [...cache.keys()]) if (drop(key) && cache.delete(key)) dropped++;
+      return dropped;
+    },
     get items() {
       return cache.size;
     },

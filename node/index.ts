@@ -438,8 +438,8 @@ export class BurrowNode {
     });
     this.membership = membership;
     // Copies loaded here while a peer was away may be older than what it holds: drop them once it is back.
-    membership.health.on("up", () => {
-      for (const ns of this.namespaceMap.values()) ns.dropHotCopies();
+    membership.health.on("up", (peer: string) => {
+      for (const ns of this.namespaceMap.values()) ns.dropHotCopiesOf(peer);
     });
     this.prober = prober;
     this.links = links;

@@ -440,11 +440,13 @@ export class Namespace {
   }
 
   /**
-   * Drops every hot copy: called when a peer is seen up again, as copies
-   * loaded here while it was away may be older than what it holds.
+   * Drops the hot copies of the keys `peer` owns: called when it is seen
+   * up again, as copies loaded here while it was away may be older than
+   * what it holds. Copies of other owners' keys stay.
    */
-  dropHotCopies(): void {
-    this.hot.clear();
+  dropHotCopiesOf(peer: string): number {
+    const { placement } = this;
+    return this.hot.deleteWhere((key) => placement.ownerOf(key) === peer);
   }
 
   /** Drops every local copy of `key` (main store, hot cache, negative entry) and detaches loads in flight. */

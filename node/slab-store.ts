@@ -392,6 +392,39 @@ export class SlabStore implements Store {
     return dropped;
   }
 
+  /**
+   * Drops every entry whose key `drop` selects (`drop` must not use the
+   * store); returns how many. It reads every page, so it is for rare
+   * events (a peer back up), not the request path.
+   */
+  deleteWhere(drop: (key: string) => boolean): number {
+    let dropped = 0;
+    for (let id = 1; id < this.nextId; id++) {
+      if (this.queueOf[id] === NONE) continue;
+      const page = this.pages[id] as Buffer;
+      const end = this.used[id] as number;
+      for (let offset = 0; offset < end && this.pages[id] === page; ) {
+        this.parse(page, offset);
+        const next = this.alignUp(offset + this.rSize);
+        if (!(this.rFlags & F_DEAD)) {
+          const keyOff = this.rKeyOff;
+          const keyLen = this.rKeyLen;
+          if (drop(page.toString("utf8", keyOff, keyOff + keyLen))) {
+            const slot = this.slotOfAddr(murmur3(page, keyLen, 0, keyOff), this.addrOf(id, offset));
+            if (slot >= 0) {
+              // remove() parses the record again and may give the page back once its last entry goes.
+              this.remove(slot, false);
+              dropped++;
+            }
+          }
+        }
+        offset = next;
+      }
+    }
+    this.shrinkIndex();
+    return dropped;
+  }
+
   /** Halves index segments that deletes and expiry left less than a fifth full, so that their memory goes back too. */
   private shrinkIndex(): void {
     for (let segment = 0; segment <= this.segmentMask; segment++) {

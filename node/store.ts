@@ -32,6 +32,8 @@ export interface Store {
    * memory; returns how many it dropped.
    */
   sweep(share: number): number;
+  /** Drops every entry whose key `drop` selects; returns how many. Reads the whole store: for rare events. */
+  deleteWhere(drop: (key: string) => boolean): number;
   /** Entries held (expired ones may count until touched). */
   readonly items: number;
   /** UTF-8 bytes of every key plus every value held. */

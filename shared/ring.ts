@@ -17,7 +17,10 @@ function radixPass(
 ): void {
   const mask = (1 << bits) - 1;
   const starts = new Uint32Array(mask + 2);
-  for (let i = 0; i < hashes.length; i++) starts[(((hashes[i] as number) >>> shift) & mask) + 1]++;
+  for (let i = 0; i < hashes.length; i++) {
+    const bucket = (((hashes[i] as number) >>> shift) & mask) + 1;
+    starts[bucket] = (starts[bucket] as number) + 1;
+  }
   for (let b = 1; b <= mask + 1; b++) starts[b] = (starts[b] as number) + (starts[b - 1] as number);
   for (let i = 0; i < hashes.length; i++) {
     const hash = hashes[i] as number;

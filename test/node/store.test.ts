@@ -121,6 +121,37 @@ describe("memory", () => {
   });
 });
 
+describe("deleteWhere", () => {
+  it("drops exactly the entries whose keys it selects, large values and TTLs included, and gives their memory back", () => {
+    const { store: s, evicted } = store(16 * MiB);
+    for (let i = 0; i < 20_000; i++)
+      s.set(`${i % 2 ? "odd" : "even"}-${i}-ü`, bytes(100, i % 251), i % 3 ? 0 : 60_000);
+    s.set("odd-large", bytes(2 * MiB, 7), 0);
+    s.set("even-large", bytes(2 * MiB, 8), 0);
+    const full = s.memoryBytes;
+    const seen: string[] = [];
+    const dropped = s.deleteWhere((key) => {
+      seen.push(key);
+      return key.startsWith("odd-");
+    });
+    expect(dropped).toBe(10_001);
+    expect(seen).toHaveLength(20_002);
+    expect(seen).toContain("odd-1-ü");
+    expect(s.items).toBe(10_001);
+    expect(s.get("odd-1-ü")).toBeUndefined();
+    expect(s.get("odd-large")).toBeUndefined();
+    expect(s.get("even-2-ü")).toEqual(Buffer.from(bytes(100, 2)));
+    expect(s.remainingTtlMs("even-0-ü")).toBe(60_000);
+    expect(Buffer.from(s.get("even-large") as Uint8Array).equals(bytes(2 * MiB, 8))).toBe(true);
+    // The large value's buffer goes at once; small entries' pages as they empty or compact.
+    expect(s.memoryBytes).toBeLessThan(full - 2 * MiB);
+    expect(evicted).toEqual([]);
+    // Dropped entries are not counted as held; new ones are taken as before.
+    s.set("odd-1-ü", bytes(5), 0);
+    expect(s.get("odd-1-ü")).toEqual(Buffer.from(bytes(5)));
+  });
+});
+
 describe("large values", () => {
   it("keeps values larger than a page in their own buffers, counted in the budget", () => {
     const { store: s } = store(64 * MiB);

@@ -174,13 +174,19 @@ describe("a namespace that accepts a write", () => {
     expect(fake.purgeStamps[0]).toBe(fake.writeOrders[0]?.stamp);
   });
 
-  it("drops every hot copy when asked (a peer is back), so the next read asks the owner", async () => {
-    const { ns, fake } = cluster();
-    await ns.read("k");
+  it("drops the hot copies of a peer's keys when it is back, and keeps the others'", async () => {
+    const fake = new FakeCluster({
+      owners: (key) => (key.startsWith("b-") ? "b" : "c"),
+      members: ["self", "b", "c"],
+    });
+    const ns = new Namespace("n", { load: (key) => `loaded ${key}` }, fake);
+    await Promise.all(["b-1", "b-2", "c-1"].map((key) => ns.read(key)));
+    expect(ns.stats().hotItems).toBe(3);
+    expect(ns.dropHotCopiesOf("b")).toBe(2);
     expect(ns.stats().hotItems).toBe(1);
-    ns.dropHotCopies();
-    expect(ns.stats().hotItems).toBe(0);
-    await ns.read("k");
-    expect(fake.callsTo("b")).toBe(2);
+    await ns.read("b-1");
+    await ns.read("c-1");
+    expect(fake.callsTo("b")).toBe(3); // b-1 asked again
+    expect(fake.callsTo("c")).toBe(1); // c-1 still a hot copy
   });
 });
