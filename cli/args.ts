@@ -1,5 +1,6 @@
-/** Flag parsing shared by the CLI commands: one-line errors and strict number and size parsing. */
+/** Flag parsing shared by the CLI commands: one-line errors, strict number and size parsing, secrets and TLS files. */
 import { readFileSync } from "node:fs";
+import { type ClientTlsOptions, type NodeTlsOptions, type Pem, readPem } from "../shared/tls.js";
 
 /** A CLI mistake: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -127,4 +128,88 @@ function tokenFromFile(source: string, path: string): string {
     throw new UsageError(`${source}: ${path} must hold the token on one line`);
   }
   return token;
+}
+
+/**
+ * A node's TLS from `--tls-cert F --tls-key F [--tls-ca F] [--tls-client-auth]`
+ * (PEM files, read now); undefined without any of them.
+ */
+export function nodeTlsFlags(values: {
+  "tls-cert"?: string;
+  "tls-key"?: string;
+  "tls-ca"?: string;
+  "tls-client-auth"?: boolean;
+}): NodeTlsOptions | undefined {
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
+  const caFile = values["tls-ca"];
+  const clientAuth = values["tls-client-auth"] ?? false;
+  if (certFile === undefined && keyFile === undefined) {
+    if (caFile !== undefined || clientAuth) {
+      throw new UsageError("--tls-ca and --tls-client-auth need --tls-cert and --tls-key");
+    }
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError("give --tls-cert and --tls-key together");
+  }
+  if (clientAuth && caFile === undefined) {
+    throw new UsageError("--tls-client-auth needs --tls-ca: the CA that signs the client certificates");
+  }
+  return {
+    cert: pemFlag("--tls-cert", certFile),
+    key: pemFlag("--tls-key", keyFile),
+    ...(caFile === undefined ? {} : { ca: pemFlag("--tls-ca", caFile) }),
+    requestClientCert: clientAuth,
+  };
+}
+
+/**
+ * A client's TLS towards `https://` nodes: `--tls-ca F`, else the file named
+ * by `$BURROW_TLS_CA`; a client certificate from `--tls-cert F` and
+ * `--tls-key F`, else `$BURROW_TLS_CERT` and `$BURROW_TLS_KEY`. Undefined
+ * without any (Node's root CAs, no client certificate).
+ */
+export function clientTlsFlags(values: {
+  "tls-ca"?: string;
+  "tls-cert"?: string;
+  "tls-key"?: string;
+}): ClientTlsOptions | undefined {
+  const fromEnv = (name: string) => process.env[name] || undefined;
+  const caFile = values["tls-ca"] ?? fromEnv("BURROW_TLS_CA");
+  const certFile = values["tls-cert"] ?? fromEnv("BURROW_TLS_CERT");
+  const keyFile = values["tls-key"] ?? fromEnv("BURROW_TLS_KEY");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("give --tls-cert and --tls-key together (or $BURROW_TLS_CERT and $BURROW_TLS_KEY)");
+  }
+  if (caFile === undefined && certFile === undefined) return undefined;
+  const tls: ClientTlsOptions = {};
+  if (caFile !== undefined) tls.ca = pemFlag("--tls-ca", caFile);
+  if (certFile !== undefined && keyFile !== undefined) {
+    tls.cert = pemFlag("--tls-cert", certFile);
+    tls.key = pemFlag("--tls-key", keyFile);
+  }
+  return tls;
+}
+
+/**
+ * A comma-separated address list in which entries without a scheme get
+ * `https://` when `tls` is on (a TLS node is only reached at `https://`),
+ * and are left to the usual `http://` otherwise.
+ */
+export function withDefaultScheme(list: string, tls: boolean): string {
+  if (!tls) return list;
+  return list
+    .split(",")
+    .map((entry) => entry.trim())
+    .map((entry) => (entry === "" || /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? entry : `https://${entry}`))
+    .join(",");
+}
+
+function pemFlag(source: string, path: string): Pem {
+  try {
+    return readPem(path, source);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

@@ -1,15 +1,23 @@
 /** `burrow get | set | del | stats | warm | bench`: the cache from a shell, through the client SDK. */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { BurrowClient } from "../client/index.js";
+import { BurrowClient, type ClientTlsOptions } from "../client/index.js";
 import { parseAddressList } from "../shared/address.js";
 import { STATS_PATH } from "../shared/protocol.js";
-import { authTokenFlag, intFlag, parseFlags, UsageError } from "./args.js";
+import { probeTransport, tlsConnectOptions } from "../shared/tls.js";
+import { authTokenFlag, clientTlsFlags, intFlag, parseFlags, UsageError, withDefaultScheme } from "./args.js";
 
 const COMMON = `  --servers LIST      nodes, comma-separated (default: $BURROW_SERVERS or 127.0.0.1:5001)
   --auth-token T      bearer token (default: $BURROW_AUTH_TOKEN)
   --auth-token-file F the token, read from file F (default: $BURROW_AUTH_TOKEN_FILE)
   --timeout-ms N      deadline of one attempt, in ms (default 5000)
+  --tls-ca F          PEM CA certificates that https:// nodes are checked against
+                      (default: $BURROW_TLS_CA, else Node's root CAs); with any
+                      of these three set, --servers entries without a scheme
+                      mean https://
+  --tls-cert F        PEM client certificate, for nodes that require one
+                      (--tls-client-auth); default: $BURROW_TLS_CERT
+  --tls-key F         the PEM private key of --tls-cert (default: $BURROW_TLS_KEY)
   -h, --help          this help`;
 
 export const GET_HELP = `Usage: burrow get [--servers host:port,...] <namespace> <key>
@@ -46,13 +54,16 @@ const flags = {
   "auth-token": { type: "string" },
   "auth-token-file": { type: "string" },
   "timeout-ms": { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-function servers(value: string | undefined): string[] {
+function servers(value: string | undefined, tls: ClientTlsOptions | undefined): string[] {
   const list = value ?? process.env.BURROW_SERVERS ?? "127.0.0.1:5001";
   try {
-    const addresses = parseAddressList(list);
+    const addresses = parseAddressList(withDefaultScheme(list, tls !== undefined));
     if (addresses.length === 0) throw new Error("no address given");
     return addresses;
   } catch (err) {
@@ -65,11 +76,16 @@ function connect(values: {
   "auth-token"?: string;
   "auth-token-file"?: string;
   "timeout-ms"?: string;
+  "tls-ca"?: string;
+  "tls-cert"?: string;
+  "tls-key"?: string;
 }): BurrowClient {
-  return new BurrowClient(servers(values.servers), {
+  const tls = clientTlsFlags(values);
+  return new BurrowClient(servers(values.servers, tls), {
     timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
     authToken: authTokenFlag(values),
     batching: false,
+    tls,
   });
 }
 
@@ -165,13 +181,24 @@ export async function statsCommand(args: string[]): Promise<void> {
   const timeoutMs = intFlag("timeout-ms", values["timeout-ms"], 5000, 1);
   const token = authTokenFlag(values);
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const tls = clientTlsFlags(values);
+  // The probes' transport: it reaches https:// nodes with the same trust as the client.
+  const transport = probeTransport(tls === undefined ? undefined : tlsConnectOptions(tls), {
+    connections: 1,
+    connectTimeoutMs: timeoutMs,
+  });
   let failed = 0;
   const answers = await Promise.all(
-    servers(values.servers).map(async (server) => {
+    servers(values.servers, tls).map(async (server) => {
       try {
-        const res = await fetch(server + STATS_PATH, { headers, signal: AbortSignal.timeout(timeoutMs) });
-        const body = (await res.json()) as NodeStatsBody & { message?: string };
-        if (!res.ok) throw new Error(body.message ?? `HTTP ${res.status}`);
+        const res = await transport.request(server, {
+          method: "GET",
+          path: STATS_PATH,
+          headers,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const body = JSON.parse(res.body.toString("utf8")) as NodeStatsBody & { message?: string };
+        if (res.status !== 200) throw new Error(body.message ?? `HTTP ${res.status}`);
         return body;
       } catch (err) {
         failed++;
@@ -180,6 +207,7 @@ export async function statsCommand(args: string[]): Promise<void> {
       }
     }),
   );
+  await transport.close();
   const bodies = answers.filter((b): b is NodeStatsBody => b !== undefined);
   if (values.json) console.log(JSON.stringify(bodies, null, 2));
   else {
@@ -277,10 +305,12 @@ export async function benchCommand(args: string[]): Promise<void> {
   if (values.batching !== undefined && values.batching !== "true" && values.batching !== "false") {
     throw new UsageError(`--batching must be true or false, got "${values.batching}"`);
   }
-  const client = new BurrowClient(servers(values.servers), {
+  const tls = clientTlsFlags(values);
+  const client = new BurrowClient(servers(values.servers, tls), {
     timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
     authToken: authTokenFlag(values),
     batching: values.batching !== "false",
+    tls,
   });
   const key = (i: number) => `bench-${i % keyCount}`;
   await withClient(client, async () => {

@@ -12,11 +12,21 @@ import {
   type NodeOptions,
 } from "../node/index.js";
 import { normalizeAddress, parseAddressList } from "../shared/address.js";
-import { adminTokenFlag, authTokenFlag, intFlag, parseFlags, sizeFlag, UsageError } from "./args.js";
+import {
+  adminTokenFlag,
+  authTokenFlag,
+  intFlag,
+  nodeTlsFlags,
+  parseFlags,
+  sizeFlag,
+  UsageError,
+  withDefaultScheme,
+} from "./args.js";
 
 export const NODE_HELP = `Usage: burrow node --port 5001 [--host 127.0.0.1] [--self URL] --peers host:port,...
                    [--origin NS=URL-TEMPLATE]... [--max-bytes N] [--ttl-ms N]
                    [--config burrow.config.js] [--auth-token T] [--admin-token T | --open-admin]
+                   [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth]]
 
 Runs one cache node.
 
@@ -50,6 +60,15 @@ Runs one cache node.
   --admin-token-file F  the same, read from file F (default: $BURROW_ADMIN_TOKEN_FILE)
   --open-admin          with no token at all, accept admin operations from any
                         address, not only loopback (a trusted network only)
+  --tls-cert FILE       serve HTTPS and the Redis protocol over TLS only, with this
+                        PEM certificate (its SANs must name the host peers and
+                        clients use); the id is then https://..., and --self and
+                        --peers entries without a scheme mean https://
+  --tls-key FILE        the PEM private key of --tls-cert
+  --tls-ca FILE         PEM CA certificates that peers' certificates are checked
+                        against (default: Node's root CAs)
+  --tls-client-auth     mutual TLS: every connection, peers' included, must present
+                        a certificate signed by --tls-ca (this node presents its own)
   -h, --help            this help
 
 SIGINT or SIGTERM drains the node (health says draining, in-flight requests finish) and exits.`;
@@ -140,6 +159,10 @@ export async function nodeCommand(args: string[]): Promise<void> {
         "open-admin": { type: "boolean" },
         "drain-delay-ms": { type: "string" },
         "max-connections": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-ca": { type: "string" },
+        "tls-client-auth": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }),
@@ -153,12 +176,13 @@ export async function nodeCommand(args: string[]): Promise<void> {
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const host = values.host ?? "127.0.0.1";
   const config = values.config ? await loadConfig(values.config) : {};
+  const tls = nodeTlsFlags(values) ?? config.tls;
 
   let peers: string[] | undefined;
   try {
     peers =
       values.peers !== undefined
-        ? parseAddressList(values.peers)
+        ? parseAddressList(withDefaultScheme(values.peers, tls !== undefined))
         : config.peers
           ? [...config.peers]
           : undefined;
@@ -168,11 +192,13 @@ export async function nodeCommand(args: string[]): Promise<void> {
   // Undefined only with port 0 and no member list: the node names itself by the port it binds.
   let self: string | undefined;
   try {
-    if (values.self !== undefined) self = normalizeAddress(values.self);
+    if (values.self !== undefined) self = normalizeAddress(withDefaultScheme(values.self, tls !== undefined));
     else if (config.self !== undefined) self = normalizeAddress(config.self);
     else if (peers && peers.length > 0) self = inferSelf(peers, port);
     else if (port !== 0)
-      self = normalizeAddress(`${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`);
+      self = normalizeAddress(
+        `${tls ? "https://" : ""}${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${port}`,
+      );
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`--self: ${(err as Error).message}`);
@@ -227,6 +253,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
       authToken,
       adminToken,
       openAdmin,
+      tls,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -234,7 +261,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
   const bound = await node.listen(port, host);
   // One line with the bound port (which --port 0 leaves to the system), for people and scripts.
   console.log(
-    `burrow node ${bound.id} listening on http://${host.includes(":") ? `[${host}]` : host}:${bound.port} (HTTP and Redis protocol); namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
+    `burrow node ${bound.id} listening on ${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${bound.port} (HTTP and Redis protocol); namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
   );
   // Reachable from other machines, yet admin operations only from this one: peers elsewhere cannot purge.
   if (adminModeOf({ authToken, adminToken, openAdmin }) === "loopback" && !isLoopbackHost(host)) {

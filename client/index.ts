@@ -14,7 +14,8 @@ import {
   UnavailableError,
 } from "../shared/errors.js";
 import { NodeLinks } from "../shared/node-link.js";
-import { UndiciTransport } from "../shared/transport.js";
+import { probeTransport } from "../shared/tls.js";
+import type { UndiciTransport } from "../shared/transport.js";
 import { assertKey, assertNamespace } from "../shared/validate.js";
 import { Batcher } from "./batcher.js";
 import { type Attempt, Failover } from "./failover.js";
@@ -43,6 +44,7 @@ export {
   UnknownNamespaceError,
   UnknownRouteError,
 } from "../shared/errors.js";
+export type { ClientTlsOptions } from "../shared/tls.js";
 export type { BurrowClientOptions, CallOptions, NearCacheOptions, SetOptions } from "./options.js";
 export type { ClientStats, NodeStats } from "./stats.js";
 
@@ -87,7 +89,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     if (addresses.length === 0) throw new TypeError("BurrowClient needs at least one node address");
     const o = resolveOptions(options);
     // HTTP carries health probes only; reads and writes go over the links.
-    this.transport = new UndiciTransport({
+    this.transport = probeTransport(o.tls, {
       connections: 1,
       connectTimeoutMs: o.connectTimeoutMs,
       keepAliveTimeoutMs: o.keepAliveTimeoutMs,
@@ -112,6 +114,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       connections: o.connections,
       connectTimeoutMs: o.connectTimeoutMs,
       authToken: o.authToken,
+      tls: o.tls,
     });
     this.requests = new Requests({
       links: this.links,

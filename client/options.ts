@@ -4,6 +4,7 @@
  * defaults and refuses values that cannot work.
  */
 import type { Dispatcher } from "undici";
+import { type ClientTlsOptions, type TlsConnectOptions, tlsConnectOptions } from "../shared/tls.js";
 
 /** The optional in-process copy of values in front of the network. */
 export interface NearCacheOptions {
@@ -161,6 +162,16 @@ export interface BurrowClientOptions {
    * @default undefined (one undici Pool per node)
    */
   dispatcher?: Dispatcher;
+  /**
+   * How to reach nodes given as `https://` addresses (nodes run with TLS):
+   * the CA their certificates are checked against, and a client certificate
+   * for nodes that require one (mutual TLS). Used for the Redis-protocol
+   * connections and the health probes alike (not for probes sent through a
+   * `dispatcher`, which brings its own). `http://` nodes are reached in
+   * plain text whatever this says. See ClientTlsOptions for each field.
+   * @default undefined (`https://` nodes are checked against Node's bundled root CAs; no client certificate)
+   */
+  tls?: ClientTlsOptions;
 }
 
 /** Options every call takes. */
@@ -199,6 +210,8 @@ export interface ResolvedOptions {
   connectTimeoutMs: number;
   keepAliveTimeoutMs: number;
   dispatcher: Dispatcher | undefined;
+  /** Built from `tls` once (its certificates checked up front). */
+  tls: TlsConnectOptions | undefined;
 }
 
 /** The nodes refuse larger batches. */
@@ -240,6 +253,7 @@ export function resolveOptions(options: BurrowClientOptions): ResolvedOptions {
     connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 500),
     keepAliveTimeoutMs: positive("keepAliveTimeoutMs", options.keepAliveTimeoutMs, 30_000),
     dispatcher: options.dispatcher,
+    tls: options.tls === undefined ? undefined : tlsConnectOptions(options.tls),
   };
 }
 

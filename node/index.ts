@@ -10,7 +10,14 @@ import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
 import type { HealthOptions } from "../shared/health.js";
 import { NodeLinks } from "../shared/node-link.js";
 import { HealthProber } from "../shared/prober.js";
-import { UndiciTransport } from "../shared/transport.js";
+import {
+  type NodeTlsOptions,
+  peerTls,
+  probeTransport,
+  type TlsConnectOptions,
+  tlsConnectOptions,
+} from "../shared/tls.js";
+import type { UndiciTransport } from "../shared/transport.js";
 import { assertNamespace } from "../shared/validate.js";
 import { createListener } from "./listener.js";
 import { Membership } from "./membership.js";
@@ -28,6 +35,7 @@ import { WriteClock } from "./write-order.js";
  */
 const MAX_CLOCK_SKEW_MS = 1000;
 
+export type { NodeTlsOptions } from "../shared/tls.js";
 export { type AdminMode, adminModeOf, isLoopbackAddress } from "./admin.js";
 export type { LoadContext, Loader, NamespaceOptions, NamespaceStats } from "./namespace.js";
 export { type HttpOriginOptions, httpOriginLoader } from "./origin.js";
@@ -167,6 +175,18 @@ export interface NodeOptions {
   onError?: (err: unknown) => void;
   /** Limits of Redis-protocol connections (see RespLimits for each and its default). */
   resp?: RespLimits;
+  /**
+   * Serve HTTPS and the Redis protocol over TLS, on the same one port, with
+   * this certificate and key; plain connections are answered "this node
+   * requires TLS" (HTTP 400 `bad_request`, RESP `-ERR`) and closed. The
+   * node's id then defaults to `https://127.0.0.1:<port>`, and a given
+   * `self` must be `https://`. Towards its peers (forwards, purges, health
+   * probes) the node trusts `ca` and presents its own certificate, so with
+   * `requestClientCert` every member needs a certificate signed by `ca`.
+   * See NodeTlsOptions for each field and its default.
+   * @default undefined (plain TCP)
+   */
+  tls?: NodeTlsOptions;
 }
 
 /**
@@ -178,7 +198,9 @@ export class BurrowNode {
   private readonly options: NodeOptions;
   private readonly namespaceMap = new Map<string, Namespace>();
   /** HTTP, for health probes of peers. */
-  private readonly transport = new UndiciTransport({ connections: 4 });
+  private readonly transport: UndiciTransport;
+  /** How this node opens TLS connections to its peers; undefined without `tls`. */
+  private readonly peerTls: TlsConnectOptions | undefined;
   private readonly forwardTimeoutMs: number;
   private readonly purgeTimeoutMs: number;
   /** Stamps the writes this node accepts (see write-order.ts). */
@@ -202,6 +224,8 @@ export class BurrowNode {
 
   constructor(options: NodeOptions) {
     this.options = options;
+    this.peerTls = options.tls === undefined ? undefined : tlsConnectOptions(peerTls(options.tls));
+    this.transport = probeTransport(this.peerTls, { connections: 4 });
     this.configuredSelf = options.self === undefined ? undefined : normalizeAddress(options.self);
     const loadTimeouts = Object.values(options.namespaces ?? {}).map((ns) => ns.loadTimeoutMs ?? 5000);
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 1000;
@@ -321,6 +345,7 @@ export class BurrowNode {
       http: (socket) => this.http.emit("connection", socket),
       resp: (socket) => this.resp.handle(socket),
       firstLineTimeoutMs: options.headersTimeoutMs ?? 10_000,
+      tls: options.tls,
     });
     const maxConnections = options.maxConnections ?? 10_000;
     if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
@@ -354,7 +379,7 @@ export class BurrowNode {
           if (!this.membership)
             this.join(
               normalizeAddress(
-                `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${this.listeningPort}`,
+                `${this.options.tls ? "https://" : ""}${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${this.listeningPort}`,
               ),
             );
         } catch (err) {
@@ -413,6 +438,9 @@ export class BurrowNode {
   /** Membership needs `self`, which may only be known once the port is. */
   private join(self: string): void {
     const { options, transport } = this;
+    if (options.tls && !self.startsWith("https://")) {
+      throw new RangeError(`this node serves TLS only, so its id must be https://, not ${self}`);
+    }
     const peers = options.peers && options.peers.length > 0 ? normalizeAddresses(options.peers) : [self];
     if (!peers.includes(self)) {
       throw new Error(`this node (${self}) is not in its peer list: ${peers.join(", ")}`);
@@ -435,6 +463,7 @@ export class BurrowNode {
       authToken: options.authToken,
       // Peers with an admin token accept purges only with it.
       adminToken: options.adminToken || undefined,
+      tls: this.peerTls,
     });
     this.membership = membership;
     // Copies loaded here while a peer was away may be older than what it holds: drop them once it is back.

@@ -20,6 +20,7 @@ import {
 import type { HealthTracker } from "./health.js";
 import type { Lookup } from "./protocol.js";
 import { RespErrorReply, RespPool, type RespReply } from "./resp-pool.js";
+import type { TlsConnectOptions } from "./tls.js";
 import { isConnectionError, isTimeoutError } from "./transport.js";
 
 /** A key whose load is still running at the node when it answered: ask again to join it. */
@@ -70,6 +71,13 @@ export interface NodeLinksOptions {
    * so they accept its purges (the admin user may run every command).
    */
   adminToken?: string;
+  /**
+   * How connections to `https://` nodes are made TLS (build it with
+   * `tlsConnectOptions` in shared/tls.ts: trusted CA, client certificate).
+   * Nodes at `http://` addresses are reached over plain TCP whatever this is.
+   * @default Node's bundled root CAs, no client certificate
+   */
+  tls?: TlsConnectOptions;
 }
 
 export interface RequestOptions {
@@ -250,6 +258,7 @@ export class NodeLinks {
         connections: this.options.connections ?? 4,
         connectTimeoutMs: this.options.connectTimeoutMs ?? 500,
         handshake: this.handshake,
+        tls: url.protocol === "https:" ? (this.options.tls ?? {}) : undefined,
       });
       this.pools.set(address, pool);
     }

@@ -14,10 +14,14 @@
  *   keeps its slot, so its late reply is read and dropped instead of being
  *   handed to the next command.
  * - Replies are parsed by `redis-parser` with `returnBuffers: true`.
+ * - With `tls`, connections are TLS (`tls.connect`); commands go out once
+ *   the handshake is done.
  */
 import net from "node:net";
+import tls from "node:tls";
 import RedisParser from "redis-parser";
 import { encodeCommands } from "./resp.js";
+import { isTlsErrorCode } from "./tls.js";
 import { isConnectionError } from "./transport.js";
 
 /** A RESP2 reply: bulk and simple strings are Buffers, integers numbers, nil null. */
@@ -77,6 +81,12 @@ export interface RespPoolOptions {
    * @default 100000
    */
   maxPendingPerConnection?: number;
+  /**
+   * Opens TLS connections with these options (see `tlsConnectOptions` in
+   * shared/tls.ts), checking the node's certificate against `host`.
+   * @default undefined (plain TCP)
+   */
+  tls?: tls.ConnectionOptions;
 }
 
 export interface SendOptions {
@@ -99,7 +109,13 @@ export interface SendOptions {
  *   reply), `RESP_CLOSED` (the pool was closed, like undici's destroyed pool);
  * - not connection class: `RESP_BUSY` (every connection at
  *   `maxPendingPerConnection`), `RESP_TIMEOUT` (name "TimeoutError"),
- *   `ABORT_ERR` (name "AbortError", `cause` = the signal's reason).
+ *   `ABORT_ERR` (name "AbortError", `cause` = the signal's reason), and a
+ *   refused TLS handshake, with the TLS layer's own code: e.g.
+ *   `UNABLE_TO_VERIFY_LEAF_SIGNATURE` (the node's certificate is not signed
+ *   by a trusted CA), `ERR_TLS_CERT_ALTNAME_INVALID` (it does not name the
+ *   host), `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED` (the node wants a
+ *   client certificate). The node is there but cannot be trusted or will
+ *   not have us: its health probe, not this error, takes it out.
  */
 function poolError(message: string, code: string, name = "Error", cause?: unknown): Error & { code: string } {
   // Raised from timers and socket callbacks: the stack would tell nothing.
@@ -286,6 +302,7 @@ interface PoolState {
   readonly port: number;
   readonly connectTimeoutMs: number;
   readonly handshake: readonly (readonly RespArgument[])[];
+  readonly tls: tls.ConnectionOptions | undefined;
   readonly connections: Connection[];
   /** Connections whose socket has not emitted 'close' yet (dropped ones included). */
   readonly openSockets: Set<Connection>;
@@ -357,7 +374,10 @@ class Connection {
       this.push(command);
     }
 
-    const socket = net.connect({ host: pool.host, port: pool.port });
+    const socket =
+      pool.tls === undefined
+        ? net.connect({ host: pool.host, port: pool.port })
+        : tls.connect({ ...pool.tls, host: pool.host, port: pool.port });
     this.socket = socket;
     socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => {
@@ -379,7 +399,8 @@ class Connection {
         resolve();
       });
     });
-    socket.once("connect", () => {
+    // A TLS connection is ready once its handshake is done, with the node's certificate checked.
+    socket.once(pool.tls === undefined ? "connect" : "secureConnect", () => {
       clearTimeout(this.connectTimer);
       this.connectTimer = undefined;
       if (this.status !== "connecting") return;
@@ -387,6 +408,10 @@ class Connection {
       this.flush();
     });
     socket.on("error", (error: Error & { code?: string }) => {
+      if (pool.tls !== undefined && !isConnectionError(error) && isTlsErrorCode(error.code)) {
+        this.fail(poolError(`TLS with ${this.address} failed: ${error.message}`, error.code, "Error", error));
+        return;
+      }
       const code = isConnectionError(error) ? (error.code as string) : "RESP_CONNECTION_FAILED";
       this.fail(poolError(`connection to ${this.address} failed: ${error.message}`, code, "Error", error));
     });
@@ -611,6 +636,7 @@ export class RespPool {
       port: options.port,
       connectTimeoutMs,
       handshake,
+      tls: options.tls,
       connections: [],
       openSockets: new Set(),
       spareCommands: [],
