@@ -157,7 +157,10 @@ export class Failover {
     if (this.options.isClosed()) return new UnavailableError("the client is closed");
     return new UnavailableError(
       `no Burrow node is up to serve ${JSON.stringify(key)} (nodes: ${this.members.nodes
-        .map((n) => `${n.id} ${this.members.state(n)}`)
+        .map((n) => {
+          const why = this.members.health.lastFailure(n.address);
+          return `${n.id} ${this.members.state(n)}${why === undefined ? "" : ` (${why})`}`;
+        })
         .join(", ")})`,
     );
   }

@@ -30,6 +30,8 @@ interface Member {
   state: MemberState;
   timeouts: number;
   healthyProbes: number;
+  /** Why the last request or probe that failed did (e.g. ECONNREFUSED), until the member is up again. */
+  lastFailure: string | undefined;
 }
 
 export interface HealthEvents {
@@ -52,7 +54,8 @@ export class HealthTracker extends EventEmitter<HealthEvents> {
 
   /** Starts tracking `id` (no event fires). Members start up: they are assumed healthy until shown otherwise. */
   add(id: string, state: MemberState = "up"): void {
-    if (!this.members.has(id)) this.members.set(id, { state, timeouts: 0, healthyProbes: 0 });
+    if (!this.members.has(id))
+      this.members.set(id, { state, timeouts: 0, healthyProbes: 0, lastFailure: undefined });
   }
 
   remove(id: string): void {
@@ -88,19 +91,30 @@ export class HealthTracker extends EventEmitter<HealthEvents> {
     if (m) m.timeouts = 0;
   }
 
-  /** The member refused or dropped a connection: down at once. */
-  recordConnectionError(id: string): void {
+  /**
+   * Why the member's last failed request or probe failed (a code such as
+   * ECONNREFUSED or a certificate error, "timed out", an answer), while it
+   * is not up; undefined once it is up again.
+   */
+  lastFailure(id: string): string | undefined {
+    return this.members.get(id)?.lastFailure;
+  }
+
+  /** The member refused or dropped a connection (or failed its probe): down at once. */
+  recordConnectionError(id: string, reason?: string): void {
     const m = this.members.get(id);
     if (!m) return;
     m.healthyProbes = 0;
+    if (reason !== undefined) m.lastFailure = reason;
     this.setState(id, m, "down");
   }
 
   /** A request or probe ran past its deadline. */
-  recordTimeout(id: string): void {
+  recordTimeout(id: string, reason = "timed out"): void {
     const m = this.members.get(id);
     if (!m) return;
     m.healthyProbes = 0;
+    m.lastFailure = reason;
     m.timeouts += 1;
     if (m.timeouts >= this.timeoutsToEject) this.setState(id, m, "down");
   }
@@ -130,6 +144,7 @@ export class HealthTracker extends EventEmitter<HealthEvents> {
     const was = m.state;
     if (was === state) return;
     m.state = state;
+    if (state === "up") m.lastFailure = undefined;
     if (state === "up") this.emit("up", id);
     else if (was === "up") this.emit("down", id, state);
   }

@@ -240,7 +240,7 @@ export class NodeLinks {
       }
       const reason = (err as { code?: string }).code ?? (err as Error).message;
       // Only known connection errors take the node out; anything else is still no answer.
-      if (isConnectionError(err) && !this.closed) health.recordConnectionError(address);
+      if (isConnectionError(err) && !this.closed) health.recordConnectionError(address, reason);
       throw new NoAnswerError("connection", `${address} could not be reached (${reason})`, { cause: err });
     }
     health.recordSuccess(address);

@@ -99,16 +99,25 @@ export class HealthProber {
       if (body && onHealth) onHealth(member, body);
       if (res.status === 200 && body?.status === "ok") tracker.recordHealthyProbe(member);
       else if (body?.status === "draining") tracker.recordDraining(member);
-      else tracker.recordConnectionError(member);
+      else tracker.recordConnectionError(member, `its health probe answered ${res.status}`);
       return body;
     } catch (err) {
-      if (limit.expired || isTimeoutError(err)) tracker.recordTimeout(member);
-      else tracker.recordConnectionError(member);
+      if (limit.expired || isTimeoutError(err))
+        tracker.recordTimeout(member, `no health answer within ${timeoutMs} ms`);
+      else tracker.recordConnectionError(member, reasonOf(err));
       return undefined;
     } finally {
       limit.clear();
     }
   }
+}
+
+/** What a failed probe says of its cause: the error's code (ECONNREFUSED, ENOTFOUND, a certificate error), else its message. */
+function reasonOf(err: unknown): string {
+  const { code, message, cause } = err as { code?: unknown; message?: unknown; cause?: unknown };
+  if (typeof code === "string" && code !== "UND_ERR_SOCKET") return code;
+  if (cause !== undefined && cause !== err) return reasonOf(cause);
+  return typeof message === "string" ? message : String(err);
 }
 
 function parseHealth(body: Buffer): HealthBody | undefined {

@@ -203,6 +203,10 @@ describe("failover", () => {
     const error = await client.get("users", "b").catch((err: unknown) => err);
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as Error).message).toMatch(/no Burrow node is up/);
+    // Each node is named with why it is out.
+    expect((error as Error).message).toMatch(
+      /down \(ECONNREFUSED\).*down \(ECONNREFUSED\).*down \(ECONNREFUSED\)/,
+    );
     expect(client.stats().requests).toBe(3);
     expect(client.ownerOf("users", "b")).toBeUndefined();
   });

@@ -322,7 +322,10 @@ describe("a node with a certificate and key", () => {
     );
     // The SDK finds the node down: its probe fails the same check.
     const sdk = client([id], { tls: { ca: pem(files.rogueCaCert) }, timeoutMs: 1000 });
-    expect(await rejection(sdk.get("users", "alice"))).toBeInstanceOf(UnavailableError);
+    const refused = await rejection<Error>(sdk.get("users", "alice"));
+    expect(refused).toBeInstanceOf(UnavailableError);
+    // ...and says why.
+    expect(refused.message).toMatch(/down \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_\w+)\)/);
     // A node serving TLS cannot be named http://.
     expect(() =>
       createNode({

@@ -220,3 +220,24 @@ describe("events", () => {
     expect(events).toEqual([`down ${B} down`, `up ${B}`]);
   });
 });
+
+describe("the last failure", () => {
+  it("is the reason of the last failed request or probe while the member is out, and cleared when it is up", () => {
+    const tracker = new HealthTracker({ timeoutsToEject: 2, probesToRecover: 1 });
+    tracker.add("a");
+    expect(tracker.lastFailure("a")).toBeUndefined();
+    tracker.recordTimeout("a");
+    expect(tracker.lastFailure("a")).toBe("timed out");
+    tracker.recordTimeout("a", "no health answer within 500 ms");
+    expect(tracker.state("a")).toBe("down");
+    expect(tracker.lastFailure("a")).toBe("no health answer within 500 ms");
+    tracker.recordConnectionError("a", "ECONNREFUSED");
+    expect(tracker.lastFailure("a")).toBe("ECONNREFUSED");
+    tracker.recordConnectionError("a");
+    expect(tracker.lastFailure("a")).toBe("ECONNREFUSED");
+    tracker.recordHealthyProbe("a");
+    expect(tracker.state("a")).toBe("up");
+    expect(tracker.lastFailure("a")).toBeUndefined();
+    expect(tracker.lastFailure("unknown")).toBeUndefined();
+  });
+});

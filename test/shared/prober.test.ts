@@ -46,6 +46,17 @@ function setup(behaviour: Map<string, Behaviour>) {
 }
 
 describe("HealthProber", () => {
+  it("tells the tracker why a probe failed: the error's code, or that no answer came in time", async () => {
+    const behaviour = new Map<string, Behaviour>([
+      ["refusing", "refuse"],
+      ["hanging", "hang"],
+    ]);
+    const { tracker, prober } = setup(behaviour);
+    await prober.probeAll();
+    expect(tracker.lastFailure("refusing")).toBe("ECONNREFUSED");
+    expect(tracker.lastFailure("hanging")).toBe("no health answer within 50 ms");
+  });
+
   it("feeds probe outcomes into the tracker", async () => {
     const behaviour = new Map<string, Behaviour>([
       ["a", "ok"],
