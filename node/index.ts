@@ -4,9 +4,17 @@
  * protocol server behind one port) and owns their lifecycle. It does none
  * of their work itself.
  */
-import { createServer as createHttpServer, type Server as HttpServer, STATUS_CODES } from "node:http";
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
+import { type Duplex, finished } from "node:stream";
 import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
+import { BadRequestError } from "../shared/errors.js";
 import type { HealthOptions } from "../shared/health.js";
 import { NodeLinks } from "../shared/node-link.js";
 import { HealthProber } from "../shared/prober.js";
@@ -19,6 +27,7 @@ import {
 } from "../shared/tls.js";
 import type { UndiciTransport } from "../shared/transport.js";
 import { assertNamespace } from "../shared/validate.js";
+import { sendError } from "./http.js";
 import { createListener } from "./listener.js";
 import { Membership } from "./membership.js";
 import { Namespace, type NamespaceOptions, type NamespaceStats } from "./namespace.js";
@@ -294,6 +303,16 @@ export class BurrowNode {
       onInternalError: onError,
       setPeers: (members) => this.setPeers(members),
     });
+    /** Each HTTP connection's latest request's answer, which an answer to malformed input must follow. */
+    const lastAnswers = new WeakMap<Duplex, ServerResponse>();
+    /** Before any request is answered. */
+    const answering = (req: IncomingMessage, res: ServerResponse) => {
+      lastAnswers.set(req.socket, res);
+      // While draining, finish this request and close its connection. Also after a request
+      // asking to upgrade (never done here): Node drops what was pipelined behind it, so
+      // closing tells the client to send that again rather than leaving it waiting.
+      if (this.draining || req.headers.upgrade !== undefined) res.setHeader("connection", "close");
+    };
     this.http = createHttpServer(
       {
         keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
@@ -305,16 +324,40 @@ export class BurrowNode {
         connectionsCheckingInterval: 1000,
       },
       (req, res) => {
-        // While draining, finish this request and close its connection.
-        if (this.draining) res.setHeader("connection", "close");
+        answering(req, res);
         router(req, res);
       },
     );
     // The port is the listener's; this server only parses the HTTP connections it is handed.
     // 'listening' starts its connection tracking (headers and request timeouts, idle closes).
     this.http.emit("listening");
+    /**
+     * Connections refused for malformed input. What they send after it is parsed and dropped
+     * (each chunk is another client error) until they close, or for 5 s after the answer at
+     * most: a close with bytes left unread would be a reset, and a reset can lose the answer.
+     */
+    const refused = new WeakSet<Duplex>();
     this.http.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return socket.destroy();
+      if (refused.has(socket)) return;
+      refused.add(socket);
+      // The answers of requests read before the bad bytes go first, in order: a pipelined
+      // request still waiting for its answer keeps it rather than getting this 400.
+      const pending = lastAnswers.get(socket);
+      if (pending === undefined) return answerClientError(err, socket);
+      // An answer that closes the connection is the last thing on it: Node closes it once that is sent.
+      if (!pending.shouldKeepAlive || /close/i.test(String(pending.getHeader("connection") ?? ""))) return;
+      finished(pending, () => answerClientError(err, socket));
+    });
+    // An expectation other than 100-continue: a malformed header (Node would answer 417, outside the error table).
+    this.http.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      answering(req, res);
+      sendError(
+        res,
+        new BadRequestError(`expect: ${String(req.headers.expect).slice(0, 100)} is not supported`),
+      );
+    });
+    const answerClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return void socket.destroy();
       const status =
         err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
       const body = JSON.stringify({
@@ -324,7 +367,8 @@ export class BurrowNode {
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
-    });
+      setTimeout(() => socket.destroy(), 5000).unref();
+    };
     this.resp = new RespServer({
       namespaces: this.namespaceMap,
       get membership() {

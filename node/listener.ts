@@ -36,8 +36,13 @@ export interface ListenerOptions {
 
 type Protocol = "http" | "resp";
 
-/** Longest first line read before deciding; longer ones are RESP inline commands (which refuse them). */
-const MAX_SNIFF_BYTES = 8 * 1024;
+/**
+ * Longest first line read before deciding; longer ones are RESP inline
+ * commands, which refuse them. The longest inline command the Redis side
+ * reads (64 KiB), so every request line HTTP accepts (its headers may take
+ * 16 KiB) is read whole, however many segments it arrives in.
+ */
+const MAX_SNIFF_BYTES = 64 * 1024;
 const HTTP_REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d(\.\d)?\r?\n/;
 /** The content type of a TLS handshake record, the first byte a TLS client sends. */
 const TLS_HANDSHAKE_RECORD = 0x16;

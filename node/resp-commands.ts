@@ -919,7 +919,7 @@ function client(env: CommandEnv, session: RespSession, args: Buffer[], slot: Rep
 
 // --- server -----------------------------------------------------------------------
 
-/** INFO [section ...]: server, clients, burrow, namespaces; none, all, default or everything gives every one. */
+/** INFO [section ...]: server, clients, memory, burrow, namespaces; none, all, default or everything gives every one. */
 function info(env: CommandEnv, session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
   const wanted = new Set(args.slice(1).map(lower));
   const every = wanted.size === 0 || wanted.has("all") || wanted.has("default") || wanted.has("everything");
@@ -943,6 +943,21 @@ function info(env: CommandEnv, session: RespSession, args: Buffer[], slot: Reply
   }
   if (every || wanted.has("clients")) {
     sections.push(["# Clients", `connected_clients:${env.sessions().size}`].join("\r\n"));
+  }
+  if (every || wanted.has("memory")) {
+    // Redis's two headline fields, from what the process knows of itself: the engine's
+    // heap plus memory outside it (the store's pages), and the resident set.
+    const memory = process.memoryUsage();
+    sections.push(
+      [
+        "# Memory",
+        `used_memory:${memory.heapUsed + memory.external}`,
+        `used_memory_rss:${memory.rss}`,
+        `heap_used:${memory.heapUsed}`,
+        `heap_total:${memory.heapTotal}`,
+        `external_memory:${memory.external}`,
+      ].join("\r\n"),
+    );
   }
   if (every || wanted.has("burrow")) {
     const { membership } = env;
@@ -1242,7 +1257,7 @@ const COMMAND_LIST: CommandSpec[] = [
   spec("info", -1, info, {
     flags: ["loading", "stale"],
     group: "server",
-    summary: "Node information: server, clients, burrow, namespaces (every counter of _stats).",
+    summary: "Node information: server, clients, memory, burrow, namespaces (every counter of _stats).",
     arguments: [text("section", { optional: true, multiple: true })],
   }),
   spec("config", -2, config, {
