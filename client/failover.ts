@@ -158,7 +158,7 @@ export class Failover {
     return new UnavailableError(
       `no Burrow node is up to serve ${JSON.stringify(key)} (nodes: ${this.members.nodes
         .map((n) => {
-          const why = this.members.health.lastFailure(n.address);
+          const why = this.members.lastFailure(n);
           return `${n.id} ${this.members.state(n)}${why === undefined ? "" : ` (${why})`}`;
         })
         .join(", ")})`,

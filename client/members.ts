@@ -143,6 +143,11 @@ export class Members extends EventEmitter<MembersEvents> {
     return this.health.state(node.address) ?? "down";
   }
 
+  /** Why `node` is out (its last failed request or probe), while it is. */
+  lastFailure(node: NodeHandle): string | undefined {
+    return this.health.lastFailure(node.address);
+  }
+
   /**
    * A request to the node at `address` timed out. That alone says nothing of the node: a
    * healthy node may be slow to load what it was asked for (a batch waits

@@ -31,13 +31,17 @@ const B = node("http://b:2");
 const C = node("http://c:3");
 
 /** Members whose ring order for every key is `order`, and which calls every request to the first a detour when `detour`. */
-function stubMembers(order: NodeHandle[], options: { detour?: boolean; states?: string[] } = {}): Members {
+function stubMembers(
+  order: NodeHandle[],
+  options: { detour?: boolean; states?: string[]; failures?: (string | undefined)[] } = {},
+): Members {
   const stub = {
     nodes: order,
     ownerOf: () => order[0],
     isDetour: () => options.detour ?? false,
     next: (_key: string, tried: readonly NodeHandle[]) => order.find((n) => !tried.includes(n)),
     state: (n: NodeHandle) => options.states?.[order.indexOf(n)] ?? "up",
+    lastFailure: (n: NodeHandle) => options.failures?.[order.indexOf(n)],
   };
   return stub as unknown as Members;
 }
@@ -92,13 +96,16 @@ describe("Failover: the first attempt", { timeout: QUICK_TIMEOUT_MS }, () => {
   });
 
   it("with no node to go to: unavailable, naming every node and its state", async () => {
-    const members = stubMembers([A, B], { states: ["down", "draining"] });
+    const members = stubMembers([A, B], {
+      states: ["down", "draining"],
+      failures: ["ECONNREFUSED", undefined],
+    });
     (members as unknown as { ownerOf: () => undefined }).ownerOf = () => undefined;
     const { attempt, calls } = scripted({});
     const err = await rejection(failover(members).run(attempt, "users", "user:1", undefined));
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toBe(
-      `no Burrow node is up to serve "user:1" (nodes: ${A.id} down, ${B.id} draining)`,
+      `no Burrow node is up to serve "user:1" (nodes: ${A.id} down (ECONNREFUSED), ${B.id} draining)`,
     );
     expect(calls).toEqual([]);
   });
