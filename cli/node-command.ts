@@ -12,6 +12,7 @@ import {
   type NodeOptions,
 } from "../node/index.js";
 import { normalizeAddress, parseAddressList } from "../shared/address.js";
+import { parseDnsTarget } from "../shared/discovery.js";
 import {
   adminTokenFlag,
   authTokenFlag,
@@ -36,7 +37,14 @@ Runs one cache node.
   --self URL            this node's id as peers reach it (default: the --peers entry
                         on this machine with this port)
   --peers LIST          every member, this node included, comma-separated
-                        (default: this node alone)
+                        (default: this node alone); or dns:NAME:PORT: every A/AAAA
+                        record of NAME is a member (a Kubernetes headless Service),
+                        re-resolved every --dns-interval-ms (default 5000); a member
+                        gone from DNS leaves after --dns-grace-ms (default 30000);
+                        --dns-server IP[:PORT] asks that server (default the system's)
+  --join LIST           join a running cluster through any of these members
+                        (host:port, comma-separated) instead of --peers; on SIGTERM
+                        the node leaves every member list after its drain
   --origin NS=URL       namespace NS loads from an HTTP origin; {key} and {namespace}
                         are percent-encoded into the URL; 200 is the value, 404 no
                         such key, anything else a load failure. Repeatable.
@@ -146,6 +154,10 @@ export async function nodeCommand(args: string[]): Promise<void> {
         host: { type: "string" },
         self: { type: "string" },
         peers: { type: "string" },
+        join: { type: "string" },
+        "dns-server": { type: "string", multiple: true },
+        "dns-interval-ms": { type: "string" },
+        "dns-grace-ms": { type: "string" },
         origin: { type: "string", multiple: true },
         config: { type: "string" },
         "max-bytes": { type: "string" },
@@ -179,6 +191,31 @@ export async function nodeCommand(args: string[]): Promise<void> {
   const tls = nodeTlsFlags(values) ?? config.tls;
 
   let peers: string[] | undefined;
+  let dns: { target: string; intervalMs?: number; graceMs?: number; servers?: string[] } | undefined;
+  let join: string[] | undefined;
+  try {
+    if (values.peers !== undefined && parseDnsTarget(values.peers) !== undefined) {
+      dns = {
+        target: values.peers.trim(),
+        intervalMs: intFlag("dns-interval-ms", values["dns-interval-ms"], 5000, 1),
+        graceMs: intFlag("dns-grace-ms", values["dns-grace-ms"], 30_000, 0),
+        servers: values["dns-server"],
+      };
+      values.peers = undefined;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`--peers: ${(err as Error).message}`);
+  }
+  if (values.join !== undefined) {
+    if (values.peers !== undefined || dns !== undefined)
+      throw new UsageError("give --join or --peers, not both");
+    try {
+      join = parseAddressList(withDefaultScheme(values.join, tls !== undefined));
+    } catch (err) {
+      throw new UsageError(`--join: ${(err as Error).message}`);
+    }
+  }
   try {
     peers =
       values.peers !== undefined
@@ -242,6 +279,8 @@ export async function nodeCommand(args: string[]): Promise<void> {
       ...config,
       self,
       peers: peers ?? (self === undefined ? undefined : [self]),
+      join,
+      dns,
       namespaces,
       drainDelayMs: intFlag("drain-delay-ms", values["drain-delay-ms"], config.drainDelayMs ?? 0),
       maxConnections: intFlag(

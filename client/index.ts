@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from "node:events";
 import { normalizeAddresses, parseAddressList } from "../shared/address.js";
+import { DnsDiscovery, parseDnsTarget } from "../shared/discovery.js";
 import {
   AbortedError,
   BadRequestError,
@@ -56,12 +57,18 @@ export interface BurrowClientEvents {
   nodeDown: [id: string, state: "down" | "draining"];
   /** A node that was down or draining passed enough probes and is back in the ring. */
   nodeUp: [id: string];
+  /** A node joined the member list (learned from the nodes, or `setServers`): its id, or its address until it answers. */
+  nodeAdded: [id: string];
+  /** A node left the member list. */
+  nodeRemoved: [id: string];
 }
 
 const utf8 = new TextDecoder();
 
 export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private readonly transport: UndiciTransport;
+  /** The nodes' DNS name, when the client was given `dns:NAME:PORT`. */
+  private readonly discovery: DnsDiscovery | undefined;
   private readonly links: NodeLinks;
   private readonly members: Members;
   private readonly requests: Requests;
@@ -85,9 +92,27 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    */
   constructor(servers: string | readonly string[], options: BurrowClientOptions = {}) {
     super();
-    const addresses = typeof servers === "string" ? parseAddressList(servers) : normalizeAddresses(servers);
-    if (addresses.length === 0) throw new TypeError("BurrowClient needs at least one node address");
     const o = resolveOptions(options);
+    const dnsText = typeof servers === "string" ? servers : servers.length === 1 ? servers[0] : undefined;
+    const dnsTarget = dnsText === undefined ? undefined : parseDnsTarget(dnsText);
+    const addresses =
+      dnsTarget !== undefined
+        ? []
+        : typeof servers === "string"
+          ? parseAddressList(servers)
+          : normalizeAddresses(servers);
+    if (addresses.length === 0 && dnsTarget === undefined) {
+      throw new TypeError("BurrowClient needs at least one node address");
+    }
+    if (dnsTarget !== undefined) {
+      this.discovery = new DnsDiscovery({
+        ...dnsTarget,
+        scheme: o.tls === undefined ? "http" : "https",
+        intervalMs: o.dns.intervalMs,
+        graceMs: o.dns.graceMs,
+        servers: o.dns.servers,
+      });
+    }
     // HTTP carries health probes only; reads and writes go over the links.
     this.transport = probeTransport(o.tls, {
       connections: 1,
@@ -102,6 +127,19 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       probeTimeoutMs: o.probeTimeoutMs,
       timeoutsToEject: o.timeoutsToEject,
       probesToRecover: o.probesToRecover,
+      // With DNS, DNS names the nodes.
+      followMembers: dnsTarget === undefined && o.followMembers,
+      initial: this.discovery?.start(),
+      membersRefreshMs: o.membersRefreshMs,
+      authToken: o.authToken,
+    });
+    this.members.on("added", (id) => this.emit("nodeAdded", id));
+    this.discovery?.on("change", (found) => this.members.setAddresses(found));
+    // Lookups that fail keep the last list; the next interval tries again.
+    this.discovery?.on("error", () => {});
+    this.members.on("removed", (id, address) => {
+      void this.links.forget(address);
+      this.emit("nodeRemoved", id);
     });
     this.members.on("down", (id, state) =>
       this.emit("nodeDown", id, state === "draining" ? "draining" : "down"),
@@ -145,6 +183,19 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       const longestCallMs = o.probeTimeoutMs + (o.retries + 1) * (o.timeoutMs + o.maxBackoffMs);
       this.near = new NearCache(o.nearCache, Math.max(o.nearCache.ttlMs, longestCallMs));
     }
+  }
+
+  /**
+   * Replaces the nodes this client uses, for code that runs its own
+   * discovery: nodes not listed leave (requests in flight finish), new ones
+   * are probed and join the ring once they answer. With `followMembers`
+   * (the default) the nodes' own list is still taken when it changes: pass
+   * `followMembers: false` to keep only what is set here.
+   */
+  setServers(servers: string | readonly string[]): void {
+    const addresses = typeof servers === "string" ? parseAddressList(servers) : normalizeAddresses(servers);
+    if (addresses.length === 0) throw new TypeError("setServers needs at least one node address");
+    this.members.setAddresses(addresses);
   }
 
   /**
@@ -282,6 +333,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
+    this.discovery?.stop();
     this.requests.closed = true;
     this.batcher.close();
     // Members stop first so that sockets closing under probes raise no events.

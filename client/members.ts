@@ -13,9 +13,10 @@
  */
 import { EventEmitter } from "node:events";
 import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
+import { deadline } from "../shared/deadline.js";
 import { HealthTracker, type MemberState } from "../shared/health.js";
 import { HealthProber } from "../shared/prober.js";
-import type { HealthBody } from "../shared/protocol.js";
+import type { HealthBody, PeersBody } from "../shared/protocol.js";
 import { HashRing } from "../shared/ring.js";
 import type { Transport } from "../shared/transport.js";
 
@@ -38,6 +39,22 @@ export class NodeHandle {
 
 export interface MembersOptions {
   transport: Transport;
+  /**
+   * Learn the member list from the nodes (`GET /_burrow/_peers`): before
+   * `ready`, every `membersRefreshMs`, and at once when a health answer
+   * shows a newer list. False keeps the configured addresses (and
+   * `setAddresses`) only.
+   */
+  followMembers: boolean;
+  /** How often the member list is asked for again, ms. */
+  membersRefreshMs: number;
+  /** Sent with `GET /_burrow/_peers` (a node with a token asks for it there). */
+  authToken: string | undefined;
+  /**
+   * Addresses known only later (a DNS lookup): taken before the first probe
+   * round, which `ready` waits for. A rejection leaves the list as given.
+   */
+  initial?: Promise<readonly string[]>;
   virtualNodes: number | undefined;
   probeIntervalMs: number;
   probeTimeoutMs: number;
@@ -48,11 +65,15 @@ export interface MembersOptions {
 export interface MembersEvents {
   up: [id: string];
   down: [id: string, state: MemberState];
+  /** A node joined the list (its id once known, else its address). */
+  added: [id: string];
+  /** A node left the list: its id, and the address it was reached at. */
+  removed: [id: string, address: string];
 }
 
 export class Members extends EventEmitter<MembersEvents> {
   readonly health: HealthTracker;
-  readonly nodes: readonly NodeHandle[];
+  private handles: NodeHandle[];
   /** Settles once the first probe round has (each probe is bounded by its timeout), or on stop(). */
   readonly ready: Promise<void>;
   isReady = false;
@@ -69,6 +90,11 @@ export class Members extends EventEmitter<MembersEvents> {
   /** True while every configured node is identified and up: no request is a detour. */
   private complete = false;
   private readonly settleReady: () => void;
+  private readonly options: MembersOptions;
+  /** The epoch of the last member list taken from the nodes (-1: none yet). */
+  private knownEpoch = -1;
+  private learning: Promise<void> | undefined;
+  private refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(addresses: readonly string[], options: MembersOptions) {
     super();
@@ -77,8 +103,9 @@ export class Members extends EventEmitter<MembersEvents> {
       timeoutsToEject: options.timeoutsToEject,
       probesToRecover: options.probesToRecover,
     });
-    this.nodes = normalizeAddresses(addresses).map((address) => new NodeHandle(address));
-    for (const node of this.nodes) {
+    this.options = options;
+    this.handles = normalizeAddresses(addresses).map((address) => new NodeHandle(address));
+    for (const node of this.handles) {
       this.byAddress.set(node.address, node);
       this.health.add(node.address);
     }
@@ -98,11 +125,110 @@ export class Members extends EventEmitter<MembersEvents> {
       settle = resolve;
     });
     this.settleReady = settle;
-    void this.prober.probeAll().then(() => {
-      this.isReady = true;
-      settle();
-      if (!this.stopped) this.prober.start();
+    const initial = options.initial?.then(
+      (addresses) => this.setAddresses(addresses),
+      () => {},
+    );
+    void Promise.resolve(initial)
+      .then(() => this.prober.probeAll())
+      .then(async () => {
+        // The nodes' own list, so that the first calls already go to every owner.
+        if (options.followMembers && !this.stopped) await this.learn();
+        this.isReady = true;
+        settle();
+        if (this.stopped) return;
+        this.prober.start();
+        if (options.followMembers) {
+          this.refreshTimer = setInterval(() => void this.learn(), options.membersRefreshMs);
+          this.refreshTimer.unref();
+        }
+      });
+  }
+
+  /** Every node in the list (routable or not), in the order they were added. */
+  get nodes(): readonly NodeHandle[] {
+    return this.handles;
+  }
+
+  /**
+   * Replaces the list of nodes: nodes not in `addresses` leave (their
+   * requests in flight finish), new ones are probed at once and join the
+   * ring once they answer. A node given under another spelling of the same
+   * id (`127.0.0.1:5001` for `http://localhost:5001`) is kept. Emits
+   * `added` and `removed`.
+   */
+  setAddresses(addresses: readonly string[]): void {
+    if (this.stopped) return;
+    const wanted = new Set(normalizeAddresses(addresses));
+    const keep = (node: NodeHandle) => wanted.has(node.address) || (node.identified && wanted.has(node.id));
+    const removed = this.handles.filter((node) => !keep(node));
+    const kept = this.handles.filter(keep);
+    const known = new Set(kept.flatMap((node) => [node.address, node.id]));
+    const added = [...wanted]
+      .filter((address) => !known.has(address))
+      .map((address) => new NodeHandle(address));
+    if (removed.length === 0 && added.length === 0) return;
+    for (const node of removed) {
+      this.byAddress.delete(node.address);
+      this.health.remove(node.address);
+    }
+    for (const node of added) {
+      this.byAddress.set(node.address, node);
+      this.health.add(node.address);
+    }
+    this.handles = [...kept, ...added];
+    this.rebuild();
+    for (const node of removed) this.emit("removed", node.id, node.address);
+    for (const node of added) {
+      this.emit("added", node.id);
+      // Identified (and routable) as soon as it answers, not at the next round.
+      void this.prober.probe(node.address);
+    }
+  }
+
+  /**
+   * Asks a routable node for its member list and takes it when it is newer
+   * than the last one taken. One request at a time; a node that cannot
+   * answer is skipped for the next.
+   */
+  learn(): Promise<void> {
+    this.learning ??= this.fetchList().finally(() => {
+      this.learning = undefined;
     });
+    return this.learning;
+  }
+
+  private async fetchList(): Promise<void> {
+    const { transport, authToken, probeTimeoutMs } = this.options;
+    for (const node of [...this.handles]) {
+      if (this.stopped) return;
+      if (!this.isRoutable(node)) continue;
+      const limit = deadline(probeTimeoutMs);
+      try {
+        const res = await transport.request(node.address, {
+          method: "GET",
+          path: "/_burrow/_peers",
+          headers: authToken === undefined ? undefined : { authorization: `Bearer ${authToken}` },
+          signal: limit.signal,
+        });
+        if (res.status !== 200) continue;
+        const body = JSON.parse(res.body.toString("utf8")) as Partial<PeersBody>;
+        const ids = (body.members ?? [])
+          .map((m) => m.id)
+          .filter((id): id is string => typeof id === "string");
+        const epoch = typeof body.epoch === "number" ? body.epoch : 0;
+        if (ids.length === 0) continue;
+        if (epoch > this.knownEpoch) {
+          this.knownEpoch = epoch;
+          this.setAddresses(ids);
+        }
+        return;
+      } catch {
+        // the next node
+      } finally {
+        limit.clear();
+      }
+    }
   }
 
   /** The node `key` goes to now: its owner, or the next routable node when the owner is out. */
@@ -179,6 +305,7 @@ export class Members extends EventEmitter<MembersEvents> {
    */
   stop(): void {
     this.stopped = true;
+    if (this.refreshTimer !== undefined) clearInterval(this.refreshTimer);
     this.health.removeAllListeners();
     this.removeAllListeners();
     this.settleReady();
@@ -194,6 +321,8 @@ export class Members extends EventEmitter<MembersEvents> {
     } catch {
       return;
     }
+    // A node on a newer member list than the one taken: take it now.
+    if (this.options.followMembers && this.isReady && (body.epoch ?? 0) > this.knownEpoch) void this.learn();
     if (node.identified && node.id === id) return;
     node.id = id;
     node.identified = true;
@@ -210,7 +339,7 @@ export class Members extends EventEmitter<MembersEvents> {
   private rebuild(): void {
     const all = new Set<string>();
     const byId = new Map<string, NodeHandle>();
-    for (const node of this.nodes) {
+    for (const node of this.handles) {
       if (!node.identified) continue;
       all.add(node.id);
       // Two addresses of one node: either will do, the first routable wins.
@@ -224,7 +353,7 @@ export class Members extends EventEmitter<MembersEvents> {
     }
     this.up = byId.size === all.size ? this.all : new HashRing(byId.keys(), options);
     this.byId = byId;
-    this.unidentified = this.nodes.filter((node) => !node.identified).length;
+    this.unidentified = this.handles.filter((node) => !node.identified).length;
     this.complete = this.unidentified === 0 && this.up === this.all;
   }
 }

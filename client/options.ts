@@ -82,6 +82,29 @@ export interface BurrowClientOptions {
    */
   probeIntervalMs?: number;
   /**
+   * Learn the member list from the nodes (`GET /_burrow/_peers`): before the
+   * first call, every `membersRefreshMs`, and at once when a node's health
+   * answer shows a newer list. So one seed address is enough, and nodes that
+   * join or leave the cluster join or leave the client's ring. False keeps
+   * the given servers (and `setServers`) only.
+   * @default true
+   */
+  followMembers?: boolean;
+  /**
+   * How often the member list is asked for again, in ms (a newer list seen
+   * in a health answer is taken at once).
+   * @default 30000
+   */
+  membersRefreshMs?: number;
+  /**
+   * For servers given as `dns:NAME:PORT` (every A/AAAA record of NAME is a
+   * node, e.g. a Kubernetes headless Service): re-resolved every
+   * `intervalMs` (default 5000); a node gone from DNS leaves after
+   * `graceMs` (default 30000); `servers`: DNS servers to ask (`ip` or
+   * `ip:port`; default the system's).
+   */
+  dns?: { intervalMs?: number; graceMs?: number; servers?: string[] };
+  /**
    * Deadline of one health probe, in ms. The first call of a new client waits
    * for the first probe round (at most this long), which tells the client
    * each node's id. A frozen node leaves the ring about
@@ -198,6 +221,9 @@ export interface ResolvedOptions {
   minBackoffMs: number;
   maxBackoffMs: number;
   probeIntervalMs: number;
+  followMembers: boolean;
+  membersRefreshMs: number;
+  dns: { intervalMs?: number; graceMs?: number; servers?: string[] };
   probeTimeoutMs: number;
   timeoutsToEject: number;
   probesToRecover: number;
@@ -240,6 +266,9 @@ export function resolveOptions(options: BurrowClientOptions): ResolvedOptions {
     minBackoffMs,
     maxBackoffMs: Math.max(minBackoffMs, whole("maxBackoffMs", options.maxBackoffMs, 50)),
     probeIntervalMs: positive("probeIntervalMs", options.probeIntervalMs, 1000),
+    followMembers: options.followMembers ?? true,
+    membersRefreshMs: positive("membersRefreshMs", options.membersRefreshMs, 30_000),
+    dns: { ...options.dns },
     probeTimeoutMs: positive("probeTimeoutMs", options.probeTimeoutMs, timeoutMs),
     timeoutsToEject: positive("timeoutsToEject", options.timeoutsToEject, 2),
     probesToRecover: positive("probesToRecover", options.probesToRecover, 2),

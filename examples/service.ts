@@ -4,7 +4,8 @@
  *
  *   npx tsx examples/service.ts                 # starts 3 cache nodes in this process
  *   BURROW_SERVERS=127.0.0.1:5001,127.0.0.1:5002,127.0.0.1:5003 npx tsx examples/service.ts
- *                                               # uses a running cluster (e.g. `npm start`)
+ *                                               # uses a running cluster (e.g. `npm start`;
+ *                                               # or dns:NAME:PORT; HOST=0.0.0.0 in a container)
  *
  * then:
  *
@@ -132,9 +133,11 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return text;
 }
 
-server.listen(Number(process.env.PORT ?? 3000), "127.0.0.1", () => {
+// HOST=0.0.0.0 where others must reach it (a container); loopback by default.
+const host = process.env.HOST ?? "127.0.0.1";
+server.listen(Number(process.env.PORT ?? 3000), host, () => {
   const { port } = server.address() as AddressInfo;
-  console.log(`service listening on http://127.0.0.1:${port}; cache nodes: ${servers.join(", ")}`);
+  console.log(`service listening on http://${host}:${port}; cache nodes: ${servers.join(", ")}`);
 });
 
 let stopping = false;

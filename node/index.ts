@@ -14,10 +14,13 @@ import {
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { type Duplex, finished } from "node:stream";
 import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
+import { deadline } from "../shared/deadline.js";
+import { DnsDiscovery, parseDnsTarget } from "../shared/discovery.js";
 import { BadRequestError } from "../shared/errors.js";
 import type { HealthOptions } from "../shared/health.js";
 import { NodeLinks } from "../shared/node-link.js";
 import { HealthProber } from "../shared/prober.js";
+import { HEADER_RING_VERSION } from "../shared/protocol.js";
 import {
   type NodeTlsOptions,
   peerTls,
@@ -43,6 +46,9 @@ import { WriteClock } from "./write-order.js";
  * by more may refuse each other's writes as too old (never misorder them).
  */
 const MAX_CLOCK_SKEW_MS = 1000;
+
+/** Least time between two list exchanges (sent or fetched) with one peer, ms. */
+const LIST_EXCHANGE_MS = 2000;
 
 export type { NodeTlsOptions } from "../shared/tls.js";
 export { type AdminMode, adminModeOf, isLoopbackAddress } from "./admin.js";
@@ -180,8 +186,31 @@ export interface NodeOptions {
    * @default 10000
    */
   maxConnections?: number;
+  /**
+   * Join a running cluster through any of these members (`host:port`):
+   * the node asks one for the member list, adds itself (the member sends
+   * the new list to every other), and on close, after the drain, takes
+   * itself out the same way. It joins again whenever a list that leaves it
+   * out reaches it while it runs (two nodes joining at once). Instead of
+   * `peers`.
+   */
+  join?: readonly string[];
+  /**
+   * Build the member list from DNS instead of `peers`: every A/AAAA record
+   * of `target` (`dns:NAME:PORT`, e.g. a Kubernetes headless Service) is a
+   * member, this node always included; re-resolved every `intervalMs`
+   * (default 5000), a member gone from DNS leaves after `graceMs` (default
+   * 30000); `servers`: DNS servers to ask (`ip` or `ip:port`, default
+   * the system's). Each change is applied as an operator's PUT _peers is.
+   */
+  dns?: { target: string; intervalMs?: number; graceMs?: number; servers?: string[] };
   /** Receives errors that are the node's own fault (answered as 500). Default: console.error. */
   onError?: (err: unknown) => void;
+  /**
+   * Receives one line per cluster event: a member list applied, a peer
+   * found on an older list. Default: console.log, prefixed "burrow node: ".
+   */
+  log?: (line: string) => void;
   /** Limits of Redis-protocol connections (see RespLimits for each and its default). */
   resp?: RespLimits;
   /**
@@ -211,6 +240,17 @@ export class BurrowNode {
   /** How this node opens TLS connections to its peers; undefined without `tls`. */
   private readonly peerTls: TlsConnectOptions | undefined;
   private readonly forwardTimeoutMs: number;
+  /** Members to join the cluster through (the `join` option), normalised. */
+  private readonly seeds: string[];
+  private joining: Promise<void> | undefined;
+  /** The DNS discovery of members (the `dns` option). */
+  private readonly discovery: DnsDiscovery | undefined;
+  /** Per peer, when this node may next send it its list or ask for the peer's. */
+  private readonly listExchanges = new Map<string, number>();
+  /** Told of every member list this node applies (ids, epoch): for logs. */
+  private readonly onMembers: ((members: readonly string[], epoch: number) => void) | undefined;
+  /** One line about the cluster (list changes, peers on old lists). */
+  private readonly log: (line: string) => void;
   private readonly purgeTimeoutMs: number;
   /** Stamps the writes this node accepts (see write-order.ts). */
   private readonly writeClock = new WriteClock();
@@ -238,6 +278,24 @@ export class BurrowNode {
     this.configuredSelf = options.self === undefined ? undefined : normalizeAddress(options.self);
     const loadTimeouts = Object.values(options.namespaces ?? {}).map((ns) => ns.loadTimeoutMs ?? 5000);
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 1000;
+    this.seeds = normalizeAddresses(options.join ?? []);
+    if (options.dns !== undefined) {
+      const target = parseDnsTarget(options.dns.target);
+      if (target === undefined)
+        throw new RangeError(`dns.target must be dns:NAME:PORT, got ${options.dns.target}`);
+      this.discovery = new DnsDiscovery({
+        ...target,
+        scheme: options.tls ? "https" : "http",
+        intervalMs: options.dns.intervalMs,
+        graceMs: options.dns.graceMs,
+        servers: options.dns.servers,
+        // A headless Service answers NXDOMAIN until its first pod is published.
+        allowUnknownName: true,
+      });
+    }
+    if (this.seeds.length > 0 && options.peers && options.peers.length > 1) {
+      throw new RangeError("give either join (members to join through) or peers (the whole list), not both");
+    }
     if (!(this.forwardTimeoutMs > 0))
       throw new RangeError("forwardTimeoutMs must be a positive number of ms");
     // A forward keeps asking an owner that answers "still loading" until the owner's load timeout has surely passed.
@@ -260,6 +318,11 @@ export class BurrowNode {
       );
     }
     const onError = options.onError ?? ((err: unknown) => console.error("burrow node error:", err));
+    this.log = options.log ?? ((line: string) => console.log(`burrow node: ${line}`));
+    this.onMembers = (members, epoch) =>
+      this.log(
+        `member list epoch ${epoch}: ${members.length} members (${members.slice(0, 8).join(", ")}${members.length > 8 ? ", ..." : ""})`,
+      );
 
     // Namespaces reach the cluster through these, which follow the member list as it changes.
     const placement: Placement = {
@@ -302,6 +365,7 @@ export class BurrowNode {
       openAdmin: options.openAdmin,
       onInternalError: onError,
       setPeers: (members) => this.setPeers(members),
+      acceptPeers: (members, epoch) => this.acceptPeers(members, epoch),
     });
     /** Each HTTP connection's latest request's answer, which an answer to malformed input must follow. */
     const lastAnswers = new WeakMap<Duplex, ServerResponse>();
@@ -312,6 +376,17 @@ export class BurrowNode {
       // asking to upgrade (never done here): Node drops what was pipelined behind it, so
       // closing tells the client to send that again rather than leaving it waiting.
       if (this.draining || req.headers.upgrade !== undefined) res.setHeader("connection", "close");
+      const epoch = this.membership?.epoch;
+      if (epoch !== undefined) {
+        res.setHeader(HEADER_RING_VERSION, String(epoch));
+        const known = Number(req.headers[HEADER_RING_VERSION]);
+        if (known < epoch) {
+          res.setHeader(
+            "warning",
+            `299 burrow "member list epoch ${known} is older than ${epoch}: GET /_burrow/_peers"`,
+          );
+        }
+      }
     };
     this.http = createHttpServer(
       {
@@ -431,6 +506,8 @@ export class BurrowNode {
           return reject(err);
         }
         this.prober?.start();
+        if (this.seeds.length > 0) void this.joinCluster();
+        if (this.discovery !== undefined) void this.discover(this.discovery);
         resolve({ port: this.listeningPort, id: (this.membership as Membership).self });
       };
       server.once("error", onError);
@@ -450,21 +527,259 @@ export class BurrowNode {
     return this.membership?.members ?? [];
   }
 
-  /** Replaces the member list (as `PUT /_burrow/_peers` does) and closes the pools of peers that left it. */
-  setPeers(members: readonly string[]): void {
+  /**
+   * Replaces the member list (as an operator's `PUT /_burrow/_peers` does),
+   * with the next epoch, and sends it to every member of the old list and
+   * the new: an operator changes it once, on any node. Resolves, once each
+   * was sent the list (each within `peerProbeTimeoutMs`), with the ids of
+   * the members that could not be reached; those get it from the next
+   * health probe that finds them on an older list.
+   */
+  async setPeers(members: readonly string[]): Promise<string[]> {
+    return this.changeList(members, false);
+  }
+
+  /**
+   * setPeers(), and with `mayLeaveOut` a list without this node is taken
+   * too (DNS no longer names it): this node then owns no key.
+   */
+  private async changeList(members: readonly string[], mayLeaveOut: boolean): Promise<string[]> {
     const { membership } = this;
     if (!membership) throw new Error("the node is not listening yet and has no self id");
+    this.assertListSize(members);
+    const before = membership.peers();
+    this.applyPeers(() =>
+      mayLeaveOut && !members.includes(membership.self)
+        ? membership.replace(members, Math.max(Date.now(), membership.epoch + 1))
+        : membership.replace(members),
+    );
+    const targets = [...new Set([...before, ...membership.peers()])];
+    const sent = await Promise.all(
+      targets.map(async (peer) => ((await this.sendList(peer)) ? undefined : peer)),
+    );
+    // Members that left were told through a connection of their own: close it too.
+    const current = new Set(membership.members);
+    for (const peer of before) if (!current.has(peer)) void this.transport.forget(peer);
+    for (const peer of this.listExchanges.keys()) if (!current.has(peer)) this.listExchanges.delete(peer);
+    return sent.filter((peer): peer is string => peer !== undefined);
+  }
+
+  /**
+   * A member list another node made, with its epoch: applied only if it is
+   * newer than this node's (see Membership.replace). Returns whether it was.
+   */
+  acceptPeers(members: readonly string[], epoch: number): boolean {
+    const { membership } = this;
+    if (!membership) throw new Error("the node is not listening yet and has no self id");
+    this.assertListSize(members);
+    return this.applyPeers(() => membership.replace(members, epoch));
+  }
+
+  private assertListSize(members: readonly string[]): void {
     if (new Set(members).size > this.maxMembers) {
       throw new RangeError(`a member list holds at most ${this.maxMembers} members, got ${members.length}`);
     }
+  }
+
+  /** Applies a list change and closes the pools of peers that left it. */
+  private applyPeers(change: () => boolean): boolean {
+    const membership = this.membership as Membership;
     const before = membership.peers();
-    membership.replace(members);
+    const applied = change();
+    if (!applied) return false;
     const after = new Set(membership.members);
     for (const peer of before) {
       if (after.has(peer)) continue;
       void this.transport.forget(peer);
       void this.links?.forget(peer);
     }
+    this.onMembers?.(membership.members, membership.epoch);
+    // Left out by a change made at the same time as this node's join: join again.
+    if (this.seeds.length > 0 && !membership.isMember && !this.draining) void this.joinCluster();
+    return true;
+  }
+
+  /**
+   * Joins the cluster through the seeds: asks one for its list and, unless
+   * this node is in it, asks it to add this node (it sends the new list to
+   * every member). Tries the seeds in turn, then again after a pause
+   * (doubling up to 5 s), until it is in or the node closes.
+   */
+  private joinCluster(): Promise<void> {
+    this.joining ??= (async () => {
+      const membership = this.membership as Membership;
+      for (let attempt = 0; !this.draining; attempt++) {
+        for (const seed of this.seeds) {
+          if (this.draining) return;
+          if (seed === membership.self) continue;
+          const list = await this.listOf(seed);
+          if (list === undefined) continue;
+          if (list.members.includes(membership.self)) {
+            this.acceptPeers(list.members, list.epoch);
+            if (membership.isMember) return;
+            continue;
+          }
+          const added = await this.putList(seed, [...list.members, membership.self]);
+          if (added !== undefined) {
+            this.acceptPeers(added.members, added.epoch);
+            this.log(`joined the cluster through ${seed}`);
+            if (membership.isMember) return;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    })().finally(() => {
+      this.joining = undefined;
+    });
+    return this.joining;
+  }
+
+  /**
+   * Takes this node out of every list: asks a peer that is up to apply the
+   * list without it (the peer sends it on). Part of close() for a node that
+   * joined; each peer is asked at most once, within peerProbeTimeoutMs.
+   */
+  private async leaveCluster(): Promise<void> {
+    const membership = this.membership as Membership;
+    const rest = membership.members.filter((id) => id !== membership.self);
+    for (const peer of rest) {
+      if (membership.state(peer) !== "up") continue;
+      const applied = await this.putList(peer, rest);
+      if (applied !== undefined) {
+        this.acceptPeers(applied.members, applied.epoch);
+        this.log(`left the cluster through ${peer}`);
+        return;
+      }
+    }
+    this.log("could not leave the cluster: no peer took the list without this node");
+  }
+
+  /** A member's list and its epoch (`GET _peers`), or undefined when it did not answer. */
+  private async listOf(member: string): Promise<{ members: string[]; epoch: number } | undefined> {
+    return this.peersRequest(member, "GET");
+  }
+
+  /** Asks `member` to take `members` as an operator's change; its new list, or undefined. */
+  private putList(
+    member: string,
+    members: string[],
+  ): Promise<{ members: string[]; epoch: number } | undefined> {
+    return this.peersRequest(member, "PUT", members);
+  }
+
+  private async peersRequest(
+    member: string,
+    method: "GET" | "PUT",
+    members?: string[],
+  ): Promise<{ members: string[]; epoch: number } | undefined> {
+    const token =
+      method === "PUT" ? this.options.adminToken || this.options.authToken : this.options.authToken;
+    const limit = deadline(this.options.peerProbeTimeoutMs ?? 1000);
+    try {
+      const res = await this.transport.request(member, {
+        method,
+        path: "/_burrow/_peers",
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: members === undefined ? undefined : JSON.stringify({ members }),
+        signal: limit.signal,
+      });
+      if (res.status !== 200) return undefined;
+      const body = JSON.parse(res.body.toString("utf8")) as { epoch?: unknown; members?: { id?: unknown }[] };
+      const ids = (body.members ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string");
+      if (typeof body.epoch !== "number" || ids.length === 0 || ids.length > this.maxMembers)
+        return undefined;
+      return { members: ids, epoch: body.epoch };
+    } catch {
+      return undefined;
+    } finally {
+      limit.clear();
+    }
+  }
+
+  /**
+   * Sends this node's list, with its epoch, to `peer` (`PUT _peers`, with
+   * the admin token when there is one). True when it answered 200.
+   */
+  private async sendList(peer: string): Promise<boolean> {
+    const membership = this.membership as Membership;
+    const token = this.options.adminToken || this.options.authToken;
+    const limit = deadline(this.options.peerProbeTimeoutMs ?? 1000);
+    try {
+      const res = await this.transport.request(peer, {
+        method: "PUT",
+        path: "/_burrow/_peers",
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ members: membership.members, epoch: membership.epoch }),
+        signal: limit.signal,
+      });
+      return res.status === 200;
+    } catch {
+      return false;
+    } finally {
+      limit.clear();
+    }
+  }
+
+  /**
+   * A peer's health answer named the epoch of its list: a peer on an older
+   * list is sent this one, and a newer list is fetched from the peer, so
+   * members that missed a change converge within a probe interval. Each
+   * peer is sent or asked at most once per `LIST_EXCHANGE_MS`.
+   */
+  private compareLists(peer: string, epoch: number | undefined): void {
+    const membership = this.membership;
+    if (membership === undefined || epoch === undefined || epoch === membership.epoch || this.draining)
+      return;
+    const now = Date.now();
+    if ((this.listExchanges.get(peer) ?? 0) > now) return;
+    this.listExchanges.set(peer, now + LIST_EXCHANGE_MS);
+    if (epoch < membership.epoch) {
+      this.log(
+        `peer ${peer} is on member list epoch ${epoch}, older than ${membership.epoch}: sending it this list`,
+      );
+      void this.sendList(peer);
+    } else void this.fetchList(peer);
+  }
+
+  /**
+   * Takes the member list from DNS now and at each change. This node counts
+   * itself in until DNS first names it (a pod is published a moment after
+   * it starts); once DNS has named it, DNS alone decides.
+   */
+  private async discover(discovery: DnsDiscovery): Promise<void> {
+    let named = false;
+    const apply = (found: readonly string[]) => {
+      const self = (this.membership as Membership).self;
+      if (found.includes(self)) named = true;
+      const members = named ? [...found] : [...new Set([...found, self])];
+      if (this.draining || members.length === 0) return;
+      void this.changeList(members.slice(0, this.maxMembers), named).catch((err: unknown) =>
+        this.log(`member list from DNS refused: ${String(err)}`),
+      );
+    };
+    discovery.on("change", apply);
+    discovery.on("error", (err) => this.log(`DNS lookup of ${discovery.name} failed: ${err.message}`));
+    while (!this.draining) {
+      try {
+        apply(await discovery.start());
+        return;
+      } catch (err) {
+        this.log(`DNS lookup of ${discovery.name} failed: ${(err as Error).message}; retrying`);
+        await new Promise((resolve) => setTimeout(resolve, discovery.intervalMs));
+      }
+    }
+  }
+
+  /** Asks `peer` for its list and applies it if newer. */
+  private async fetchList(peer: string): Promise<void> {
+    const list = await this.listOf(peer);
+    if (list !== undefined) this.acceptPeers(list.members, list.epoch);
   }
 
   /** Per-namespace counters, as `_stats` reports them (a copy). */
@@ -499,6 +814,7 @@ export class BurrowNode {
       intervalMs: options.peerProbeIntervalMs ?? 1000,
       timeoutMs: options.peerProbeTimeoutMs ?? 1000,
       headers: this.authorization ? { authorization: this.authorization } : undefined,
+      onHealth: (peer, body) => this.compareLists(peer, body.epoch),
     });
     const links = new NodeLinks({
       health: membership.health,
@@ -532,8 +848,13 @@ export class BurrowNode {
   private async drain(): Promise<void> {
     const { options, server, http } = this;
     this.draining = true;
+    this.discovery?.stop();
     await this.prober?.stop();
     if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
+    // A node that joined leaves every list once clients and peers have moved its keys on.
+    if (this.seeds.length > 0 && this.membership?.isMember && this.membership.peers().length > 0) {
+      await this.leaveCluster();
+    }
     const closed = new Promise<void>((resolve) =>
       server.listening ? server.close(() => resolve()) : resolve(),
     );

@@ -13,6 +13,7 @@ export class Membership {
   private readonly virtualNodes: number | undefined;
   private ring: HashRing;
   private versionTag: string;
+  private epochOfList = 0;
 
   constructor(
     self: string,
@@ -27,14 +28,49 @@ export class Membership {
     this.replace(members);
   }
 
-  /** Replaces the member list (already normalised ids) and rebuilds the ring. */
-  replace(members: readonly string[]): void {
+  /**
+   * Replaces the member list (already normalised ids) and rebuilds the ring.
+   * Without `epoch` the change is this node's own (an operator's, or the
+   * list it started with) and gets the next epoch. With one (a list another
+   * node made), it is applied only if it is newer than this node's: a later
+   * epoch, or the same epoch and a higher version tag (two changes made in
+   * the same millisecond). Such a list may leave this node out: it then
+   * owns no key and sends every key to its owner. Returns whether it was
+   * applied.
+   */
+  replace(members: readonly string[], epoch?: number): boolean {
     const ids = normalizeAddresses(members);
-    if (!ids.includes(this.self)) throw new Error(`the member list must include this node (${this.self})`);
-    this.ring = new HashRing(ids, { virtualNodes: this.virtualNodes });
-    this.versionTag = hashString(this.ring.members.join("\n")).toString(16).padStart(8, "0");
+    if (epoch === undefined && !ids.includes(this.self)) {
+      throw new Error(`the member list must include this node (${this.self})`);
+    }
+    const ring = new HashRing(ids, { virtualNodes: this.virtualNodes });
+    const tag = hashString(ring.members.join("\n")).toString(16).padStart(8, "0");
+    if (
+      epoch !== undefined &&
+      !(epoch > this.epochOfList || (epoch === this.epochOfList && tag > this.versionTag))
+    ) {
+      return false;
+    }
+    this.epochOfList = epoch ?? (this.ring.size === 0 ? 0 : Math.max(Date.now(), this.epochOfList + 1));
+    this.ring = ring;
+    this.versionTag = tag;
     for (const id of this.health.ids()) if (!this.ring.has(id)) this.health.remove(id);
     for (const id of this.ring.members) if (id !== this.self) this.health.add(id);
+    return true;
+  }
+
+  /**
+   * The order of this list among every change made to it: ms since the
+   * epoch of the change (0 for the list the node started with), or one
+   * more than the previous epoch when changes come faster.
+   */
+  get epoch(): number {
+    return this.epochOfList;
+  }
+
+  /** False when the newest list this node was given leaves it out. */
+  get isMember(): boolean {
+    return this.ring.has(this.self);
   }
 
   /** Member ids, sorted. */

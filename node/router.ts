@@ -62,8 +62,10 @@ export interface RouterContext {
   openAdmin?: boolean;
   /** Called with errors that are the node's own fault (500s), for logging. */
   onInternalError?: (err: unknown) => void;
-  /** Replaces the member list (PUT _peers). */
-  setPeers(members: readonly string[]): void;
+  /** Replaces the member list (an operator's PUT _peers) and sends it on; resolves with the members not reached. */
+  setPeers(members: readonly string[]): Promise<string[]>;
+  /** Applies a list another node sent with its epoch, if newer (PUT _peers with an epoch). */
+  acceptPeers(members: readonly string[], epoch: number): boolean;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -162,7 +164,9 @@ async function route(
       allow(method, ["GET", "PUT"]);
       if (method === "PUT") {
         checks.assertAdmin(req, credential);
-        await putPeers(ctx, req);
+        // The members a new list could not be sent to (they get it from a later probe).
+        const unreached = await putPeers(ctx, req);
+        return sendJson(res, 200, { ...peers(ctx), unreached });
       }
       return sendJson(res, 200, peers(ctx));
     case "_batch":
@@ -332,6 +336,7 @@ function health(ctx: RouterContext, res: ServerResponse): void {
     status: draining ? "draining" : "ok",
     id: ctx.membership.self,
     version: ctx.membership.version,
+    epoch: ctx.membership.epoch,
     uptimeMs: Date.now() - ctx.startedAt,
   };
   sendJson(res, draining ? 503 : 200, body);
@@ -353,6 +358,7 @@ function peers(ctx: RouterContext): PeersBody {
   return {
     self: membership.self,
     version: membership.version,
+    epoch: membership.epoch,
     members: membership.members.map((id) => ({
       id,
       state: id === membership.self ? (ctx.isDraining() ? "draining" : "up") : membership.state(id),
@@ -360,7 +366,14 @@ function peers(ctx: RouterContext): PeersBody {
   };
 }
 
-async function putPeers(ctx: RouterContext, req: IncomingMessage): Promise<void> {
+/**
+ * PUT _peers: `{"members":[...]}` from an operator (this node must be in
+ * it; the node gives it the next epoch and sends it to every member), or
+ * `{"members":[...],"epoch":N}` from a node passing a change on (applied
+ * if newer than this node's list). Resolves with the members the new list
+ * could not be sent to.
+ */
+async function putPeers(ctx: RouterContext, req: IncomingMessage): Promise<string[]> {
   const body = await readBody(req, 1024 * 1024);
   let parsed: unknown;
   try {
@@ -372,6 +385,10 @@ async function putPeers(ctx: RouterContext, req: IncomingMessage): Promise<void>
   if (!Array.isArray(members) || members.length === 0 || !members.every((m) => typeof m === "string")) {
     throw new BadRequestError('the body must be {"members":["host:port", ...]} with at least one member');
   }
+  const epoch = (parsed as { epoch?: unknown }).epoch;
+  if (epoch !== undefined && !(Number.isSafeInteger(epoch) && (epoch as number) >= 0)) {
+    throw new BadRequestError("epoch must be a whole number >= 0");
+  }
   let ids: string[];
   try {
     ids = members.map((m: string) => normalizeAddress(m));
@@ -382,10 +399,14 @@ async function putPeers(ctx: RouterContext, req: IncomingMessage): Promise<void>
   if (ids.length > ctx.maxMembers) {
     throw new BadRequestError(`a member list holds at most ${ctx.maxMembers} members, got ${ids.length}`);
   }
+  if (epoch !== undefined) {
+    ctx.acceptPeers(ids, epoch as number);
+    return [];
+  }
   if (!ids.includes(ctx.membership.self)) {
     throw new BadRequestError(`the member list must include this node (${ctx.membership.self})`);
   }
-  ctx.setPeers(ids);
+  return ctx.setPeers(ids);
 }
 
 function digest(text: string): Buffer {

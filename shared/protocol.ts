@@ -13,6 +13,12 @@ export const PEERS_PATH = `${BASE_PATH}/_peers`;
 export const METRICS_PATH = "/metrics";
 
 export const HEADER_OWNER = "x-burrow-owner";
+/**
+ * On every HTTP answer of a node: the epoch of its member list. A client
+ * that sends it (the epoch it knows) and is behind gets a `warning` header
+ * saying so.
+ */
+export const HEADER_RING_VERSION = "x-burrow-ring-version";
 export const HEADER_FORWARDED = "x-burrow-forwarded";
 export const HEADER_TTL_MS = "x-burrow-ttl-ms";
 /** On PUT and DELETE answers: comma-separated ids of peers whose copy could not be purged. */
@@ -45,16 +51,28 @@ export interface HealthBody {
   status: "ok" | "draining";
   /** The node's id (its normalised advertised URL). */
   id: string;
-  /** Version of the node's member list. */
+  /** Version of the node's member list: a hash of it (equal lists, equal versions). */
   version: string;
+  /** The order of the node's member list among its changes (see `PeersBody.epoch`); absent from older nodes. */
+  epoch?: number;
   uptimeMs: number;
 }
 
 /** The answer of `GET /_burrow/_peers`. */
 export interface PeersBody {
   self: string;
+  /** A hash of the member list. */
   version: string;
+  /**
+   * The order of this list among every change to it: the ms of the change
+   * (0: the list the node started with). A node applies a list sent with a
+   * higher epoch and ignores older ones; `x-burrow-ring-version` on every
+   * HTTP answer carries it too.
+   */
+  epoch: number;
   members: { id: string; state: "up" | "down" | "draining" }[];
+  /** Only in the answer to an operator's PUT: the members the new list could not be sent to. */
+  unreached?: string[];
 }
 
 // ---------------------------------------------------------------------------

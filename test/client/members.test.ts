@@ -80,6 +80,9 @@ async function members(
     probeTimeoutMs: options.probeTimeoutMs ?? 200,
     timeoutsToEject: options.timeoutsToEject ?? 2,
     probesToRecover: options.probesToRecover ?? 1,
+    followMembers: false,
+    membersRefreshMs: 30_000,
+    authToken: undefined,
   });
   await m.ready;
   return m;
@@ -110,6 +113,9 @@ describe("Members: identity", { timeout: QUICK_TIMEOUT_MS }, () => {
       probeTimeoutMs: 200,
       timeoutsToEject: 2,
       probesToRecover: 1,
+      followMembers: false,
+      membersRefreshMs: 30_000,
+      authToken: undefined,
     });
     expect(m.nodes.map((n) => [n.address, n.id, n.identified])).toEqual([
       [A, A, false],
@@ -237,6 +243,9 @@ describe("Members: identity", { timeout: QUICK_TIMEOUT_MS }, () => {
       probeTimeoutMs: 200,
       timeoutsToEject: 2,
       probesToRecover: 1,
+      followMembers: false,
+      membersRefreshMs: 30_000,
+      authToken: undefined,
     });
     expect(m.isDetour(handle(m, A), "k")).toBe(true);
     m.stop();
@@ -373,6 +382,9 @@ describe("Members: stop", { timeout: QUICK_TIMEOUT_MS }, () => {
       probeTimeoutMs: 60_000,
       timeoutsToEject: 1,
       probesToRecover: 1,
+      followMembers: false,
+      membersRefreshMs: 30_000,
+      authToken: undefined,
     });
     const events: string[] = [];
     m.on("down", (id) => events.push(`down ${id}`));
@@ -404,6 +416,9 @@ describe("Members: stop", { timeout: QUICK_TIMEOUT_MS }, () => {
         probeTimeoutMs: 60_000,
         timeoutsToEject: 2,
         probesToRecover: 1,
+        followMembers: false,
+        membersRefreshMs: 30_000,
+        authToken: undefined,
       });
       m.stop();
       release();

@@ -237,7 +237,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   try {
     await Promise.all(nodes.map((node) => node.start()));
     const ids = nodes.map((node) => node.id);
-    await Promise.all(nodes.map((node, i) => node.join(options.peersOf ? options.peersOf(ids, i) : ids)));
+    // Lists that disagree are given as a node passes a list on, so no node sends its list to the others.
+    await Promise.all(
+      nodes.map((node, i) => (options.peersOf ? node.join(options.peersOf(ids, i), 1) : node.join(ids))),
+    );
   } catch (err) {
     await Promise.all(nodes.map((node) => node.kill("SIGKILL")));
     await origin.close();
@@ -253,6 +256,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       await origin.close();
     },
   };
+}
+
+/**
+ * One more `burrow node` process with these flags (e.g. `--join`, or a
+ * `dns:` member list), started: resolves once it listens. Stop it with
+ * kill(); the caller owns it.
+ */
+export async function startNode(args: string[], authToken?: string): Promise<TestNode> {
+  const node = new NodeProcess(args, authToken);
+  await node.start();
+  return node;
 }
 
 class NodeProcess implements TestNode {
@@ -337,13 +351,18 @@ class NodeProcess implements TestNode {
   }
 
   /** Gives the running node its member list (`PUT /_burrow/_peers`); a restart starts with it. */
-  async join(members: string[]): Promise<void> {
+  /**
+   * Gives the node its member list. Without `epoch`, as an operator does
+   * (the node sends it on to every member); with one, as a node passing a
+   * list on does (applied here only), so that tests can make nodes disagree.
+   */
+  async join(members: string[], epoch?: number): Promise<void> {
     this.members = members;
     if (members.length === 1 && members[0] === this.boundId) return;
     const res = await fetch(`http://${this.address}/_burrow/_peers`, {
       method: "PUT",
       headers: { "content-type": "application/json", ...this.authorization() },
-      body: JSON.stringify({ members }),
+      body: JSON.stringify(epoch === undefined ? { members } : { members, epoch }),
     });
     const body = await res.text();
     if (res.status !== 200) throw new Error(`PUT _peers on ${this.boundId}: ${res.status} ${body}`);

@@ -35,7 +35,9 @@ export async function startNodes(
     bound.forEach(({ id }, i) => {
       ids[i] = id;
     });
-    for (const node of nodes) node.setPeers(ids);
+    // One node takes the list and sends it to the others.
+    const unreached = await (nodes[0] as BurrowNode).setPeers(ids);
+    if (unreached.length > 0) throw new Error(`the member list did not reach ${unreached.join(", ")}`);
   } catch (err) {
     await Promise.all(nodes.map((node) => node.close()));
     throw err;
