@@ -133,7 +133,13 @@ export class Members extends EventEmitter<MembersEvents> {
       .then(() => this.prober.probeAll())
       .then(async () => {
         // The nodes' own list, so that the first calls already go to every owner.
-        if (options.followMembers && !this.stopped) await this.learn();
+        if (options.followMembers && !this.stopped) {
+          await this.learn();
+          // Nodes it learned of are probed (their ids known) before the first call.
+          await Promise.all(
+            this.handles.filter((n) => !n.identified).map((n) => this.prober.probe(n.address)),
+          );
+        }
         this.isReady = true;
         settle();
         if (this.stopped) return;

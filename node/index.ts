@@ -330,11 +330,13 @@ export class BurrowNode {
         return node.membership?.self ?? "";
       },
       ownerOf: (key) => this.membership?.ownerOf(key) ?? placement.self,
+      previousOwnerOf: (key) => this.membership?.previousOwnerOf(key),
       others: () => this.membership?.peers() ?? [],
     };
     const node = this;
     const peers: Peers = {
       getMany: (owner, ns, keys) => this.peers().getMany(owner, ns, keys),
+      peek: (member, ns, key) => this.peers().peek(member, ns, key),
       write: (owner, ns, key, value, ttlMs, order) => this.peers().write(owner, ns, key, value, ttlMs, order),
       purge: (targets, ns, key, stamp) => this.peers().purge(targets, ns, key, stamp),
     };
@@ -601,9 +603,10 @@ export class BurrowNode {
 
   /**
    * Joins the cluster through the seeds: asks one for its list and, unless
-   * this node is in it, asks it to add this node (it sends the new list to
-   * every member). Tries the seeds in turn, then again after a pause
-   * (doubling up to 5 s), until it is in or the node closes.
+   * this node is in it, adds itself and sends the new list to every member
+   * itself, so that it holds the list (and knows each key's previous owner)
+   * before any member sends it a key. Tries the seeds in turn, then again
+   * after a pause (doubling up to 5 s), until it is in or the node closes.
    */
   private joinCluster(): Promise<void> {
     this.joining ??= (async () => {
@@ -619,12 +622,13 @@ export class BurrowNode {
             if (membership.isMember) return;
             continue;
           }
-          const added = await this.putList(seed, [...list.members, membership.self]);
-          if (added !== undefined) {
-            this.acceptPeers(added.members, added.epoch);
-            this.log(`joined the cluster through ${seed}`);
-            if (membership.isMember) return;
-          }
+          // The cluster's list first, so that this change's epoch comes after it.
+          this.acceptPeers(list.members, list.epoch);
+          const unreached = await this.changeList([...list.members, membership.self], false);
+          this.log(
+            `joined the cluster through ${seed}${unreached.length > 0 ? ` (${unreached.length} members not reached yet)` : ""}`,
+          );
+          if (membership.isMember) return;
         }
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
       }
@@ -635,55 +639,29 @@ export class BurrowNode {
   }
 
   /**
-   * Takes this node out of every list: asks a peer that is up to apply the
-   * list without it (the peer sends it on). Part of close() for a node that
-   * joined; each peer is asked at most once, within peerProbeTimeoutMs.
+   * Takes this node out of every list: applies the list without it and
+   * sends that to every member (each within peerProbeTimeoutMs). Part of
+   * close() for a node that joined.
    */
   private async leaveCluster(): Promise<void> {
     const membership = this.membership as Membership;
     const rest = membership.members.filter((id) => id !== membership.self);
-    for (const peer of rest) {
-      if (membership.state(peer) !== "up") continue;
-      const applied = await this.putList(peer, rest);
-      if (applied !== undefined) {
-        this.acceptPeers(applied.members, applied.epoch);
-        this.log(`left the cluster through ${peer}`);
-        return;
-      }
-    }
-    this.log("could not leave the cluster: no peer took the list without this node");
+    const unreached = await this.changeList(rest, true);
+    this.log(
+      unreached.length === rest.length
+        ? "could not leave the cluster: no member took the list without this node"
+        : `left the cluster${unreached.length > 0 ? ` (${unreached.length} members not reached)` : ""}`,
+    );
   }
 
   /** A member's list and its epoch (`GET _peers`), or undefined when it did not answer. */
   private async listOf(member: string): Promise<{ members: string[]; epoch: number } | undefined> {
-    return this.peersRequest(member, "GET");
-  }
-
-  /** Asks `member` to take `members` as an operator's change; its new list, or undefined. */
-  private putList(
-    member: string,
-    members: string[],
-  ): Promise<{ members: string[]; epoch: number } | undefined> {
-    return this.peersRequest(member, "PUT", members);
-  }
-
-  private async peersRequest(
-    member: string,
-    method: "GET" | "PUT",
-    members?: string[],
-  ): Promise<{ members: string[]; epoch: number } | undefined> {
-    const token =
-      method === "PUT" ? this.options.adminToken || this.options.authToken : this.options.authToken;
     const limit = deadline(this.options.peerProbeTimeoutMs ?? 1000);
     try {
       const res = await this.transport.request(member, {
-        method,
+        method: "GET",
         path: "/_burrow/_peers",
-        headers: {
-          "content-type": "application/json",
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        body: members === undefined ? undefined : JSON.stringify({ members }),
+        headers: this.authorization ? { authorization: this.authorization } : undefined,
         signal: limit.signal,
       });
       if (res.status !== 200) return undefined;

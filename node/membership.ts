@@ -12,15 +12,20 @@ export class Membership {
   readonly health: HealthTracker;
   private readonly virtualNodes: number | undefined;
   private ring: HashRing;
+  /** The ring before the last change of members, and when it changed (for hand-offs). */
+  private previous: { ring: HashRing; until: number } | undefined;
+  /** How long after a change of members a new owner asks a key's previous owner for it, ms. */
+  private readonly handoffWindowMs: number;
   private versionTag: string;
   private epochOfList = 0;
 
   constructor(
     self: string,
     members: readonly string[],
-    options: { virtualNodes?: number; health?: HealthOptions },
+    options: { virtualNodes?: number; health?: HealthOptions; handoffWindowMs?: number },
   ) {
     this.self = self;
+    this.handoffWindowMs = options.handoffWindowMs ?? 60_000;
     this.virtualNodes = options.virtualNodes;
     this.health = new HealthTracker(options.health);
     this.ring = new HashRing([], { virtualNodes: this.virtualNodes });
@@ -52,6 +57,14 @@ export class Membership {
       return false;
     }
     this.epochOfList = epoch ?? (this.ring.size === 0 ? 0 : Math.max(Date.now(), this.epochOfList + 1));
+    if (this.ring.size > 0 && tag !== this.versionTag) {
+      // A node that was not part of the cluster yet (alone, or left out) takes
+      // keys from their owners among the others; any other, from its last ring.
+      const wasApart = this.ring.size === 1 || !this.ring.has(this.self);
+      const others = ring.members.filter((id) => id !== this.self);
+      const before = wasApart ? new HashRing(others, { virtualNodes: this.virtualNodes }) : this.ring;
+      if (before.size > 0) this.previous = { ring: before, until: Date.now() + this.handoffWindowMs };
+    }
     this.ring = ring;
     this.versionTag = tag;
     for (const id of this.health.ids()) if (!this.ring.has(id)) this.health.remove(id);
@@ -81,6 +94,22 @@ export class Membership {
   /** A short hash of the sorted member list: equal lists have equal versions. */
   get version(): string {
     return this.versionTag;
+  }
+
+  /**
+   * The member that owned `key` before the last change of members, while
+   * that change is recent (`handoffWindowMs`) and it was another member;
+   * else undefined.
+   */
+  previousOwnerOf(key: string): string | undefined {
+    const { previous } = this;
+    if (previous === undefined) return undefined;
+    if (Date.now() > previous.until) {
+      this.previous = undefined;
+      return undefined;
+    }
+    const owner = previous.ring.ownerOf(key);
+    return owner === undefined || owner === this.self || owner === this.ownerOf(key) ? undefined : owner;
   }
 
   ownerOf(key: string): string {

@@ -122,6 +122,8 @@ export interface NamespaceStats {
   forwardErrors: number;
   /** Answered from the hot cache. */
   hotHits: number;
+  /** Keys that moved here (members changed) taken from their previous owner instead of loaded. */
+  handoffs: number;
   /** Entries pushed out of the main store by its byte budget. */
   evictions: number;
   /** Entries in the main store (expired ones may count until touched). */
@@ -227,6 +229,7 @@ export class Namespace {
     forwards: 0,
     forwardErrors: 0,
     hotHits: 0,
+    handoffs: 0,
     evictions: 0,
   };
   /** Aborts every loader call when the node closes (each load listens: no listener cap). */
@@ -561,6 +564,14 @@ export class Namespace {
   /** One load per key at a time; the caller that starts it decides where the result is kept. */
   private loadOnce(key: string, keepIn: Store): Promise<Lookup> {
     const { promise, shared } = this.loads.run(key, async (flight) => {
+      // A key that just moved here is asked of its previous owner first: a
+      // member joining or leaving costs no wave of loads.
+      const previous = keepIn === this.store ? this.placement.previousOwnerOf(key) : undefined;
+      const handed = previous === undefined ? undefined : await this.fromPreviousOwner(previous, key);
+      if (handed !== undefined) {
+        if (flight.current) this.keep(this.store, key, handed, handed.ttlMs);
+        return handed;
+      }
       const value = await this.loadValue(key);
       const loadTtl = this.loadTtl(value);
       // Answer with the TTL the copy is kept with, so copies made from the answer never outlive it.
@@ -570,6 +581,21 @@ export class Namespace {
     });
     if (shared) this.counters.loadsDeduplicated++;
     return promise;
+  }
+
+  /** What the key's previous owner holds for it (undefined: nothing, or no answer in time). */
+  private async fromPreviousOwner(previous: string, key: string): Promise<Lookup | undefined> {
+    const found = await this.peers.peek(previous, this.name, key);
+    if (found !== undefined) this.counters.handoffs++;
+    return found;
+  }
+
+  /** Answers BURROW.PEEK: what the main store holds for `key` (a value, or undefined), with no load, forward or count. */
+  peek(key: string): Lookup {
+    const stored = this.store.entry(key);
+    if (stored === undefined || stored.value === ABSENT)
+      return { value: undefined, ttlMs: Number.POSITIVE_INFINITY };
+    return lookup(stored);
   }
 
   /** Counts a forward that could not reach the owner (or was not tried: the owner is known down). */

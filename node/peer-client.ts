@@ -78,6 +78,18 @@ export class PeerClient implements Peers {
     return promises;
   }
 
+  /** `BURROW.PEEK` of one key at `member`, within forwardTimeoutMs; undefined for nothing held, or no answer. */
+  async peek(member: string, namespace: string, key: string): Promise<Lookup | undefined> {
+    const { links, membership, forwardTimeoutMs } = this.options;
+    if (membership.state(member) !== "up") return undefined;
+    try {
+      const found = await links.peek(member, namespace, key, { timeoutMs: forwardTimeoutMs });
+      return found?.value === undefined ? undefined : found;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The rounds of one forwarded read: each answer settles its key; no answer fails the keys left. */
   private async ask(
     owner: string,

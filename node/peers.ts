@@ -16,6 +16,11 @@ export interface Placement {
   ownerOf(key: string): string;
   /** Every other member, for purges. */
   others(): string[];
+  /**
+   * The member that owned `key` before the members last changed, if that
+   * was recently and another member: a new owner asks it before loading.
+   */
+  previousOwnerOf(key: string): string | undefined;
 }
 
 /** Requests to other nodes. Each call throws `OwnerUnreachableError` when its target gave no answer. */
@@ -28,6 +33,12 @@ export interface Peers {
    * whole request (unknown namespace, ...).
    */
   getMany(owner: string, namespace: string, keys: readonly string[]): Promise<Lookup | BurrowError>[];
+  /**
+   * What `member` holds for `key` in its store, without loading or
+   * forwarding it: a lookup, or undefined when it holds nothing (or could
+   * not be asked in time).
+   */
+  peek(member: string, namespace: string, key: string): Promise<Lookup | undefined>;
   /**
    * Relays a write (a value, or `undefined` to delete) stamped `stamp` to
    * the key's owner, which applies it and purges the other copies. The
@@ -56,9 +67,10 @@ export function alone(self = "self"): { placement: Placement; peers: Peers } {
     throw new OwnerUnreachableError("a node alone has no peers", { attempted: false });
   };
   return {
-    placement: { self, ownerOf: () => self, others: () => [] },
+    placement: { self, ownerOf: () => self, others: () => [], previousOwnerOf: () => undefined },
     peers: {
       getMany: (_owner, _ns, keys) => keys.map(async () => nobody()),
+      peek: async () => undefined,
       write: async () => nobody(),
       purge: async () => [],
     },

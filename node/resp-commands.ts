@@ -719,6 +719,20 @@ function burrowPurge(env: CommandEnv, _session: RespSession, args: Buffer[], slo
   return undefined;
 }
 
+/**
+ * BURROW.PEEK <ns> <key>: what this node's store holds for the key, in
+ * BURROW.MGET's answer form for one key (`:-2` nil when nothing); never
+ * loads, forwards or counts. A new owner asks a key's previous owner this
+ * before it loads a key that just moved to it.
+ */
+function burrowPeek(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
+  const ns = namespaceOfArg(env, args[1] as Buffer);
+  const key = keyText(args[2] as Buffer, 0);
+  slot.kind = REPLY_BATCH;
+  slot.value = [ns.peek(key)];
+  return undefined;
+}
+
 /** BURROW.OWNER <ns> <key>: the owner's id as this node sees it. */
 function burrowOwner(env: CommandEnv, _session: RespSession, args: Buffer[], slot: ReplySlot): undefined {
   const ns = namespaceOfArg(env, args[1] as Buffer);
@@ -1336,6 +1350,12 @@ const COMMAND_LIST: CommandSpec[] = [
       { name: "stamp", type: "integer", optional: true },
       { name: "apply-by", type: "integer", optional: true },
     ],
+  }),
+  spec("burrow.peek", 3, burrowPeek, {
+    flags: ["readonly", "fast"],
+    group: "burrow",
+    summary: "What this node's store holds for a key; never loads or forwards.",
+    arguments: [text("namespace"), text("key")],
   }),
   spec("burrow.owner", 3, burrowOwner, {
     flags: ["readonly", "fast"],

@@ -122,6 +122,12 @@ export class NodeLinks {
       ["BURROW.MGET", namespace, options.pollMs, options.route, ...keys],
       options,
     );
+    return this.outcomes(address, reply, keys.length);
+  }
+
+  /** The per-key outcomes of a `BURROW.MGET`-shaped reply for `count` keys. */
+  private outcomes(address: string, reply: RespReply, count: number): ReadOutcome[] {
+    const keys = { length: count };
     if (!Array.isArray(reply) || reply.length !== keys.length * 2) {
       throw new NoAnswerError(
         "connection",
@@ -143,6 +149,26 @@ export class NodeLinks {
       else throw new NoAnswerError("connection", `${address} sent a malformed read answer`);
     }
     return outcomes;
+  }
+
+  /**
+   * `BURROW.PEEK`: what the node holds for `key` in its store, without
+   * loading or forwarding it; undefined when it holds nothing.
+   */
+  async peek(
+    address: string,
+    namespace: string,
+    key: string,
+    options: RequestOptions,
+  ): Promise<Lookup | undefined> {
+    const reply = await this.send(address, ["BURROW.PEEK", namespace, key], options);
+    const [outcome] = this.outcomes(address, reply, 1);
+    return outcome === undefined ||
+      outcome === PENDING ||
+      !("value" in outcome) ||
+      outcome.value === undefined
+      ? undefined
+      : outcome;
   }
 
   /**

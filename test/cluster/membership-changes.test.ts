@@ -134,6 +134,8 @@ describe("a node that joins and then drains", () => {
     try {
       await client.ready();
       const threeIds = [...cluster.ids];
+      // A warm cluster: every key loaded once, by its owner.
+      await client.getMany("users", keys);
       joined = await startNode([
         "--port",
         "0",
@@ -173,6 +175,21 @@ describe("a node that joins and then drains", () => {
       expect(moved.length / sample.length).toBeGreaterThan(0.2);
       expect(moved.length / sample.length).toBeLessThan(0.3);
       expect(moved.every((k) => four.ownerOf(k) === joined?.id)).toBe(true);
+      // The keys that moved were taken from their previous owners, not loaded again:
+      // at most 5% of them cost an origin load.
+      const movedKeys = keys.filter((k) => three.ownerOf(k) !== four.ownerOf(k));
+      expect(movedKeys.length).toBeGreaterThan(50);
+      await expect
+        .poll(
+          async () => {
+            const stats = (await (joined as TestNode).stats()).namespaces.users;
+            return (stats?.handoffs ?? 0) + (stats?.loads ?? 0);
+          },
+          { timeout: 15_000, interval: 200 },
+        )
+        .toBeGreaterThanOrEqual(movedKeys.length);
+      const reloaded = movedKeys.filter((k) => cluster.origin.loads("users", k) > 1);
+      expect(reloaded.length / movedKeys.length).toBeLessThanOrEqual(0.05);
       await new Promise((resolve) => setTimeout(resolve, 1000)); // load runs on the four-node ring
 
       // SIGTERM: it drains, then takes itself out of every list, then exits.

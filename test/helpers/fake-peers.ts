@@ -31,6 +31,10 @@ export interface FakeClusterOptions {
   owners?: Readonly<Record<string, string>> | ((key: string) => string);
   /** Every member, this node included. @default this node and the members named in `owners` (when a map) */
   members?: readonly string[];
+  /** Who owned a key before the members last changed (a hand-off to ask). @default nobody */
+  previousOwners?: (key: string) => string | undefined;
+  /** What each member holds for a key, when asked with a peek. @default nothing */
+  held?: (member: string, key: string) => Lookup | undefined;
 }
 
 export interface GetManyCall {
@@ -91,6 +95,8 @@ export class FakeCluster {
   readonly getManyCalls: GetManyCall[] = [];
   /** Every relayed write, in the order sent. */
   readonly writes: WriteCall[] = [];
+  /** Every peek (a new owner asking a previous one), in the order sent. */
+  readonly peeks: { member: string; key: string }[] = [];
   /** Every purge, in the order sent. */
   readonly purges: PurgeCall[] = [];
   /** The stamp of each purge in `purges`. */
@@ -109,6 +115,7 @@ export class FakeCluster {
       self,
       ownerOf,
       others: () => members.filter((member) => member !== self),
+      previousOwnerOf: (key) => options.previousOwners?.(key),
     };
     this.peers = {
       getMany: (owner, namespace, keys) => {
@@ -118,6 +125,10 @@ export class FakeCluster {
           const script = await settled;
           return script.answer?.(key) ?? found(`${owner}:${key}`);
         });
+      },
+      peek: async (member, _namespace, key) => {
+        this.peeks.push({ member, key });
+        return options.held?.(member, key);
       },
       write: async (owner, namespace, key, value, ttlMs, order) => {
         this.writes.push({ owner, namespace, key, value, ttlMs });

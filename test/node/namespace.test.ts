@@ -352,6 +352,7 @@ describe("stats", () => {
       forwards: 0,
       forwardErrors: 0,
       hotHits: 0,
+      handoffs: 0,
       evictions: 0,
       items: 2,
       bytes: 1 + 5 + 4, // "a" + "value", "none" remembered
