@@ -981,6 +981,7 @@ function info(env: CommandEnv, session: RespSession, args: Buffer[], slot: Reply
         `self:${membership.self}`,
         `members:${membership.members.length}`,
         `members_version:${membership.version}`,
+        `members_epoch:${membership.epoch}`,
         `draining:${env.isDraining() ? 1 : 0}`,
       ].join("\r\n"),
     );

@@ -5,6 +5,7 @@
  * joins under load is picked up by clients without failed gets, and one
  * that drains leaves every list before it exits.
  */
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BurrowClient } from "../../client/index.js";
 import { HashRing } from "../../shared/ring.js";
@@ -69,6 +70,15 @@ describe("a member list given to one node", () => {
     const health = await fetch(`http://${b}/_burrow/_health`, { headers: { "x-burrow-ring-version": "1" } });
     expect(health.headers.get("x-burrow-ring-version")).toBe(String(given.epoch));
     expect(health.headers.get("warning")).toMatch(/older than/);
+    // The Redis-protocol side says it in INFO.
+    const [host, port] = b.split(":");
+    const redis = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await redis.connect();
+      expect(await redis.call("INFO", "burrow")).toContain(`members_epoch:${given.epoch}`);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 
