@@ -370,23 +370,10 @@ export class SlabStore implements Store {
     const pages = Math.max(1, Math.ceil(this.allocatedPages * share));
     for (let visited = 0; visited < pages && this.allocatedPages > 0; visited++) {
       this.sweepCursor = this.sweepCursor >= this.nextId - 1 ? 1 : this.sweepCursor + 1;
-      const id = this.sweepCursor;
-      if (this.queueOf[id] === NONE) continue;
-      const page = this.pages[id] as Buffer;
-      const end = this.used[id] as number;
-      for (let offset = 0; offset < end && this.pages[id] === page; ) {
-        this.parse(page, offset);
-        const next = this.alignUp(offset + this.rSize);
-        if (!(this.rFlags & F_DEAD) && this.rFlags & F_TTL && this.expiryOf() <= now) {
-          const slot = this.slotOfAddr(murmur3(page, this.rKeyLen, 0, this.rKeyOff), this.addrOf(id, offset));
-          if (slot >= 0) {
-            // remove() parses the record again and may give the page back once its last entry goes.
-            this.remove(slot, false);
-            dropped++;
-          }
-        }
-        offset = next;
-      }
+      dropped += this.dropFromPage(
+        this.sweepCursor,
+        () => (this.rFlags & F_TTL) !== 0 && this.expiryOf() <= now,
+      );
     }
     this.shrinkIndex();
     return dropped;
@@ -400,28 +387,36 @@ export class SlabStore implements Store {
   deleteWhere(drop: (key: string) => boolean): number {
     let dropped = 0;
     for (let id = 1; id < this.nextId; id++) {
-      if (this.queueOf[id] === NONE) continue;
-      const page = this.pages[id] as Buffer;
-      const end = this.used[id] as number;
-      for (let offset = 0; offset < end && this.pages[id] === page; ) {
-        this.parse(page, offset);
-        const next = this.alignUp(offset + this.rSize);
-        if (!(this.rFlags & F_DEAD)) {
-          const keyOff = this.rKeyOff;
-          const keyLen = this.rKeyLen;
-          if (drop(page.toString("utf8", keyOff, keyOff + keyLen))) {
-            const slot = this.slotOfAddr(murmur3(page, keyLen, 0, keyOff), this.addrOf(id, offset));
-            if (slot >= 0) {
-              // remove() parses the record again and may give the page back once its last entry goes.
-              this.remove(slot, false);
-              dropped++;
-            }
-          }
-        }
-        offset = next;
-      }
+      dropped += this.dropFromPage(id, (page) =>
+        drop(page.toString("utf8", this.rKeyOff, this.rKeyOff + this.rKeyLen)),
+      );
     }
     this.shrinkIndex();
+    return dropped;
+  }
+
+  /**
+   * Removes the live entries of page `id` that `select` picks; `select`
+   * reads the record just parsed (the r* fields). Returns how many went.
+   */
+  private dropFromPage(id: number, select: (page: Buffer) => boolean): number {
+    if (this.queueOf[id] === NONE) return 0;
+    let dropped = 0;
+    const page = this.pages[id] as Buffer;
+    const end = this.used[id] as number;
+    for (let offset = 0; offset < end && this.pages[id] === page; ) {
+      this.parse(page, offset);
+      const next = this.alignUp(offset + this.rSize);
+      if (!(this.rFlags & F_DEAD) && select(page)) {
+        const slot = this.slotOfAddr(murmur3(page, this.rKeyLen, 0, this.rKeyOff), this.addrOf(id, offset));
+        if (slot >= 0) {
+          // remove() parses the record again and may give the page back once its last entry goes.
+          this.remove(slot, false);
+          dropped++;
+        }
+      }
+      offset = next;
+    }
     return dropped;
   }
 
