@@ -60,10 +60,15 @@ export class Membership {
     if (this.ring.size > 0 && tag !== this.versionTag) {
       // A node that was not part of the cluster yet (alone, or left out) takes
       // keys from their owners among the others; any other, from its last ring.
+      // Only a member that joined takes keys from members still here: when
+      // members only left, their keys' previous owners are gone, so the old
+      // ring (large, with a large list) is not kept.
       const wasApart = this.ring.size === 1 || !this.ring.has(this.self);
+      const joined = ring.members.some((id) => !this.ring.has(id));
       const others = ring.members.filter((id) => id !== this.self);
       const before = wasApart ? new HashRing(others, { virtualNodes: this.virtualNodes }) : this.ring;
-      if (before.size > 0) this.previous = { ring: before, until: Date.now() + this.handoffWindowMs };
+      this.previous =
+        joined && before.size > 0 ? { ring: before, until: Date.now() + this.handoffWindowMs } : undefined;
     }
     this.ring = ring;
     this.versionTag = tag;
