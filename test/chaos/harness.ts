@@ -4,7 +4,10 @@
  * prefix, a steady bounded load of client gets that records each get's
  * latency and outcome and checks every value byte for byte, the client's
  * node events on the same clock, and the figures of a run, written to
- * docs/chaos-figures.json and docs/chaos-figures.md.
+ * docs/chaos-figures.json and docs/chaos-figures.md. Also the parts the
+ * node-fault scenarios (kill, freeze, drain, partition) repeat: three nodes
+ * on that origin with their client, and one run of "load, fault, recovery,
+ * load" with the checks every such scenario makes.
  */
 import { createHash } from "node:crypto";
 import { once } from "node:events";
@@ -12,8 +15,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { type BurrowClient, type BurrowClientOptions, BurrowError } from "../../client/index.js";
+import { expect } from "vitest";
+import { BurrowClient, type BurrowClientOptions, BurrowError } from "../../client/index.js";
 import { HashRing } from "../../shared/ring.js";
+import { startCluster, type TestCluster, type TestNode } from "../helpers/cluster.js";
 
 /** The namespace every scenario reads; its nodes load it from the chaos origin. */
 export const NAMESPACE = "chaos";
@@ -61,6 +66,89 @@ export const MAX_LOADS_OWNER_RESTARTED = 4;
  */
 export function chaosOriginFlags(originUrl: string): string[] {
   return ["--origin", `${NAMESPACE}=${originUrl}/${NAMESPACE}/{key}`];
+}
+
+/** Load before a scenario's fault, ms. */
+export const BEFORE_FAULT_MS = 2000;
+
+/** Load after the client took the node back, ms. */
+export const AFTER_RECOVERY_MS = 2000;
+
+/** Longest a node-fault run waits for the client's `nodeUp` once the fault ended, ms. */
+const RECOVERY_WAIT_MS = 15_000;
+
+/** Longest the steady load of a scenario runs, ms: beyond any scenario's phases, so only `stop()` ends it. */
+export const LOAD_LIMIT_MS = 40_000;
+
+/** A `BurrowClient` with `CLIENT_OPTIONS` on `addresses`, once `ready()` resolved. */
+export async function connectChaosClient(addresses: readonly string[]): Promise<BurrowClient> {
+  const client = new BurrowClient([...addresses], CLIENT_OPTIONS);
+  await client.ready();
+  return client;
+}
+
+/** Three `burrow node` processes on a chaos origin (nodes of test/helpers/cluster.ts). */
+export interface ChaosNodes {
+  readonly origin: ChaosOrigin;
+  readonly cluster: TestCluster;
+  /** Stops the nodes with SIGKILL, then the origin. */
+  close(): Promise<void>;
+}
+
+/** As `ChaosNodes`, with a client on them. */
+export interface ChaosCluster extends ChaosNodes {
+  /** A client with `CLIENT_OPTIONS`, ready. */
+  readonly client: BurrowClient;
+  /** Closes the client, then stops the nodes with SIGKILL, then the origin. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a chaos origin and three nodes that load namespace `chaos` from it,
+ * each with `nodeArgs` after the origin's flags (e.g. `--drain-delay-ms`).
+ * Stops what it started if a step fails.
+ */
+export async function startChaosNodes(nodeArgs: readonly string[] = []): Promise<ChaosNodes> {
+  const origin = await startChaosOrigin();
+  let cluster: TestCluster;
+  try {
+    cluster = await startCluster({ nodes: 3, nodeArgs: [...chaosOriginFlags(origin.url), ...nodeArgs] });
+  } catch (err) {
+    await origin.close();
+    throw err;
+  }
+  return {
+    origin,
+    cluster,
+    async close() {
+      // SIGKILL: the scenario is over, and a drain (with a drain delay) would only cost time;
+      // it also ends a node left frozen with SIGSTOP.
+      await Promise.all(cluster.nodes.map((node) => node.kill("SIGKILL")));
+      await cluster.close();
+      await origin.close();
+    },
+  };
+}
+
+/** `startChaosNodes(nodeArgs)` and a client on its nodes (`connectChaosClient`). */
+export async function startChaosCluster(nodeArgs: readonly string[] = []): Promise<ChaosCluster> {
+  const nodes = await startChaosNodes(nodeArgs);
+  let client: BurrowClient;
+  try {
+    client = await connectChaosClient(nodes.cluster.addresses);
+  } catch (err) {
+    await nodes.close();
+    throw err;
+  }
+  return {
+    origin: nodes.origin,
+    cluster: nodes.cluster,
+    client,
+    async close() {
+      await client.close();
+      await nodes.close();
+    },
+  };
 }
 
 /** `count` keys named `prefix0`, `prefix1`, ... */
@@ -353,6 +441,13 @@ export interface FiguresInput {
   recoverMs: number | null;
 }
 
+/** `figuresOf(input)`, also printed as one line of JSON to the test's output. */
+export function printFigures(input: FiguresInput): ChaosFigures {
+  const figures = figuresOf(input);
+  console.log(JSON.stringify(figures));
+  return figures;
+}
+
 export function figuresOf(input: FiguresInput): ChaosFigures {
   const latencies = input.records.map((r) => r.endedAt - r.startedAt).sort((a, b) => a - b);
   const p99 = latencies[Math.max(0, Math.ceil(latencies.length * 0.99) - 1)] ?? 0;
@@ -566,4 +661,187 @@ export function historyOf(
     .map((r) => `${ms(r.startedAt)}+${Math.round(r.endedAt - r.startedAt)} ${r.outcome}`)
     .join(", ");
   return `${origin.loads(key)} loads (at ${loads} ms); gets: ${gets}`;
+}
+
+export interface NodeFaultOptions {
+  /** The row of the figures table. */
+  scenario: (typeof SCENARIOS)[number];
+  client: BurrowClient;
+  origin: ChaosOrigin;
+  /** The ids of every node, as the ring is built from them. */
+  ids: readonly string[];
+  /** The keys the load asks for, in turn (warmed first). */
+  keys: readonly string[];
+  /** The node the fault takes out. */
+  victimId: string;
+  /** Takes the victim out (kill, SIGSTOP, SIGTERM, link down); `ejectMs` counts from its call. */
+  startFault: () => Promise<void> | void;
+  /** How long the victim stays out once `startFault` resolved, ms. */
+  faultMs: number;
+  /**
+   * Brings the victim back (restart, SIGCONT, link up); `recoverMs` counts
+   * from when it resolved. Runs even when `startFault` throws, so that no
+   * fault outlives the scenario.
+   */
+  endFault: () => Promise<void> | void;
+}
+
+/** What one node-fault run saw, on the `performance.now()` clock (ms). */
+export interface NodeFaultRun {
+  options: NodeFaultOptions;
+  records: GetRecord[];
+  /** Every `nodeDown` and `nodeUp` of the client from just before the load. */
+  events: NodeEvent[];
+  /** The client's first `nodeDown` of the victim. */
+  down: NodeEvent | undefined;
+  /** The client's first `nodeUp` of the victim. */
+  up: NodeEvent | undefined;
+  figures: ChaosFigures;
+  loadStartedAt: number;
+  /** When `startFault` was called. */
+  faultAt: number;
+  /** When `startFault` resolved (for SIGTERM: once the node drained and exited). */
+  faultInPlaceAt: number;
+  /** When `endFault` resolved. */
+  faultEndedAt: number;
+  /** Times the client gave up on the victim (`stats().nodes[].failures`) from the load's start until `startFault` resolved. */
+  victimFailuresUntilInPlace: number;
+}
+
+/**
+ * One node-fault scenario: warms `keys`, starts the steady load, and after
+ * `BEFORE_FAULT_MS` takes the victim out for `faultMs`; then waits (at most
+ * 15 s) for the client's `nodeUp`, loads `AFTER_RECOVERY_MS` more if it came,
+ * stops the load and prints the figures.
+ */
+export async function runNodeFault(options: NodeFaultOptions): Promise<NodeFaultRun> {
+  const { client, victimId } = options;
+  const victimFailures = () => client.stats().nodes.find((n) => n.id === victimId)?.failures ?? Number.NaN;
+  await warm(client, options.keys);
+  const events = recordNodeEvents(client);
+  const failuresBefore = victimFailures();
+
+  const load = new SteadyLoad({
+    client,
+    keyFor: (i) => options.keys[i % options.keys.length] as string,
+    maxDurationMs: LOAD_LIMIT_MS,
+  });
+  await sleep(BEFORE_FAULT_MS);
+  const faultAt = performance.now();
+  let faultInPlaceAt = faultAt;
+  let victimFailuresUntilInPlace = Number.NaN;
+  let faultEndedAt: number;
+  try {
+    await options.startFault();
+    faultInPlaceAt = performance.now();
+    victimFailuresUntilInPlace = victimFailures() - failuresBefore;
+    await sleep(options.faultMs);
+  } finally {
+    await options.endFault();
+    faultEndedAt = performance.now();
+  }
+  const cameBack = await waitFor(() => events.some((e) => e.kind === "up"), RECOVERY_WAIT_MS);
+  if (cameBack) await sleep(AFTER_RECOVERY_MS);
+  const records = await load.stop();
+
+  const down = events.find((e) => e.kind === "down" && e.id === victimId);
+  const up = events.find((e) => e.kind === "up" && e.id === victimId);
+  const figures = printFigures({
+    scenario: options.scenario,
+    records,
+    origin: options.origin,
+    keys: options.keys,
+    ejectMs: down ? down.at - faultAt : null,
+    recoverMs: up ? up.at - faultEndedAt : null,
+  });
+  return {
+    options,
+    records,
+    events,
+    down,
+    up,
+    figures,
+    loadStartedAt: load.startedAt,
+    faultAt,
+    faultInPlaceAt,
+    faultEndedAt,
+    victimFailuresUntilInPlace,
+  };
+}
+
+/** A node fault on the nodes of `startChaosCluster`, given the victim's `TestNode`. */
+export interface ClusterNodeFault {
+  scenario: (typeof SCENARIOS)[number];
+  keys: readonly string[];
+  startFault: (victim: TestNode) => Promise<void> | void;
+  faultMs: number;
+  endFault: (victim: TestNode) => Promise<void> | void;
+}
+
+/** `runNodeFault` with the client, origin and node ids of `chaos`, node `victimIndex` (from 0) the victim. */
+export async function runNodeFaultOn(
+  chaos: ChaosCluster,
+  victimIndex: number,
+  fault: ClusterNodeFault,
+): Promise<NodeFaultRun> {
+  const victim = chaos.cluster.nodes[victimIndex];
+  if (!victim) throw new Error(`no node ${victimIndex} of ${chaos.cluster.nodes.length}`);
+  return runNodeFault({
+    scenario: fault.scenario,
+    client: chaos.client,
+    origin: chaos.origin,
+    ids: chaos.cluster.ids,
+    keys: fault.keys,
+    victimId: victim.id,
+    startFault: () => fault.startFault(victim),
+    faultMs: fault.faultMs,
+    endFault: () => fault.endFault(victim),
+  });
+}
+
+/**
+ * The checks every node fault makes: no get failed and every value was
+ * right; the client took the victim out once (`nodeDown` with `downState`)
+ * and back once, and fired nothing else; no get took longer than
+ * `GET_DEADLINE_MS`; gets went on after the victim was back.
+ */
+export function expectFailedOverAndBack(run: NodeFaultRun, downState: "down" | "draining"): void {
+  const { records, figures, up } = run;
+  const victimId = run.options.victimId;
+  expect(describeFailures(records)).toBe("");
+  expect(figures.failedGets).toBe(0);
+  expect(figures.badValues).toBe(0);
+  expect(figures.valuesChecked).toBe(records.length);
+  expect(run.events.map((e) => `${e.kind} ${e.id} ${e.state ?? ""}`)).toEqual([
+    `down ${victimId} ${downState}`,
+    `up ${victimId} `,
+  ]);
+  expect(figures.maxLatencyMs).toBeLessThan(GET_DEADLINE_MS);
+  expect(records.some((r) => up && r.startedAt > up.at)).toBe(true);
+}
+
+/**
+ * The last step of a node fault: no key was loaded from the origin more
+ * often than `loadsBeyondBounds` allows (`victimKeyLoads` for the victim's
+ * keys; `message` shown if not), then the scenario's row of figures is
+ * written, so that only a passing run leaves figures.
+ */
+export function expectLoadsInBoundsThenRecord(
+  run: NodeFaultRun,
+  victimKeyLoads: number,
+  message: string,
+): void {
+  const { client, origin, keys, ids, victimId } = run.options;
+  const loads = loadsBeyondBounds({
+    origin,
+    client,
+    keys,
+    ids,
+    victimId,
+    victimKeyLoads,
+    records: run.records,
+    since: run.loadStartedAt,
+  });
+  expect(loads, message).toBe("");
+  recordFigures(run.figures);
 }

@@ -14,31 +14,30 @@
  * timeout, which the origin sees as its request closed.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { BurrowClient } from "../../client/index.js";
+import type { BurrowClient } from "../../client/index.js";
 import { HashRing } from "../../shared/ring.js";
-import { startCluster, type TestCluster } from "../helpers/cluster.js";
 import {
-  type ChaosOrigin,
-  CLIENT_OPTIONS,
-  chaosOriginFlags,
+  BEFORE_FAULT_MS,
+  type ChaosNodes,
+  connectChaosClient,
   describeFailures,
-  figuresOf,
   historyOf,
   keyRange,
+  LOAD_LIMIT_MS,
   nodesGivenUpOn,
   type OriginFault,
+  printFigures,
   recordFigures,
   recordNodeEvents,
   SCENARIOS,
   SteadyLoad,
   sleep,
-  startChaosOrigin,
+  startChaosNodes,
   warm,
 } from "./harness.js";
 
 /** `--load-timeout-ms` of the nodes: a hanging load fails with load_timeout after this. */
 const LOAD_TIMEOUT_MS = 3000;
-const BEFORE_MS = 2000;
 const FAULT_MS = 4000;
 /**
  * Load after a case's `settleMs`: long enough for the load (384 keys at
@@ -46,25 +45,18 @@ const FAULT_MS = 4000;
  */
 const SETTLED_MS = 2000;
 
-let origin: ChaosOrigin;
-let cluster: TestCluster;
+let chaos: ChaosNodes;
+/** The client of the case that runs: each case has its own. */
 let client: BurrowClient | undefined;
 
 beforeAll(async () => {
-  origin = await startChaosOrigin();
-  cluster = await startCluster({
-    nodes: 3,
-    nodeArgs: [...chaosOriginFlags(origin.url), "--load-timeout-ms", String(LOAD_TIMEOUT_MS)],
-  });
+  chaos = await startChaosNodes(["--load-timeout-ms", String(LOAD_TIMEOUT_MS)]);
 });
 afterEach(async () => {
   await client?.close();
   client = undefined;
 });
-afterAll(async () => {
-  await cluster?.close();
-  await origin?.close();
-});
+afterAll(() => chaos?.close());
 
 interface Case {
   scenario: string;
@@ -111,13 +103,8 @@ describe("chaos: the origin fails for some keys", () => {
       timeout: 90_000,
     },
     async ({ scenario, fault, code, maxLoads, settleMs }) => {
-      origin = await startChaosOrigin();
-      cluster = await startCluster({
-        nodes: 3,
-        nodeArgs: [...chaosOriginFlags(origin.url), "--load-timeout-ms", String(LOAD_TIMEOUT_MS)],
-      });
-      client = new BurrowClient(cluster.addresses, CLIENT_OPTIONS);
-      await client.ready();
+      const { origin, cluster } = chaos;
+      client = await connectChaosClient(cluster.addresses);
       const well = keyRange(`${fault}-well-`, 300);
       // Few enough per node (8 of maxConcurrentLoads 32) that they cannot queue the healthy loads.
       const sick = keyRange(`${fault}-sick-`, 24);
@@ -130,9 +117,9 @@ describe("chaos: the origin fails for some keys", () => {
       const load = new SteadyLoad({
         client,
         keyFor: (i) => keys[i % keys.length] as string,
-        maxDurationMs: 40_000,
+        maxDurationMs: LOAD_LIMIT_MS,
       });
-      await sleep(BEFORE_MS);
+      await sleep(BEFORE_FAULT_MS);
       origin.setFault(`${fault}-sick-`, fault);
       const faultAt = performance.now();
       keys = [...well, ...sick, ...late];
@@ -146,7 +133,7 @@ describe("chaos: the origin fails for some keys", () => {
         healedAt,
         ...records.filter((r) => r.outcome !== "ok").map((r) => r.endedAt),
       );
-      const figures = figuresOf({
+      const figures = printFigures({
         scenario,
         records,
         origin,
@@ -155,7 +142,6 @@ describe("chaos: the origin fails for some keys", () => {
         // How long failures outlasted the origin's own recovery.
         recoverMs: lastFailure - healedAt,
       });
-      console.log(JSON.stringify(figures));
 
       const healthy = records.filter((r) => !isSick(r.key));
       const sickGets = records.filter((r) => isSick(r.key));

@@ -11,34 +11,25 @@
  * Needs root and iproute2; elsewhere the test is skipped, saying why.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BurrowClient } from "../../client/index.js";
+import type { BurrowClient } from "../../client/index.js";
 import {
   type ChaosOrigin,
-  CLIENT_OPTIONS,
   chaosOriginFlags,
-  describeFailures,
-  figuresOf,
-  GET_DEADLINE_MS,
+  connectChaosClient,
+  expectFailedOverAndBack,
+  expectLoadsInBoundsThenRecord,
   keyRange,
-  loadsBeyondBounds,
   MAX_LOADS_OWNER_BACK,
-  recordFigures,
-  recordNodeEvents,
+  runNodeFault,
   SCENARIOS,
-  SteadyLoad,
-  sleep,
   startChaosOrigin,
-  waitFor,
-  warm,
 } from "./harness.js";
 import { createLab, labUnavailableReason, NamespacedNode, type NetnsLab } from "./netns.js";
 
 const KEYS = keyRange("partition-", 600);
 /** Every node listens on this port of its own address (each namespace has its own ports). */
 const PORT = 7001;
-const BEFORE_MS = 2000;
 const CUT_MS = 8000;
-const AFTER_MS = 2000;
 const VICTIM = 1;
 
 let skipReason = labUnavailableReason();
@@ -75,11 +66,7 @@ beforeAll(async () => {
       ]),
   );
   await Promise.all(nodes.map((node) => node.start()));
-  client = new BurrowClient(
-    lab.members.map((member) => `${member.address}:${PORT}`),
-    CLIENT_OPTIONS,
-  );
-  await client.ready();
+  client = await connectChaosClient(lab.members.map((member) => `${member.address}:${PORT}`));
 }, 60_000);
 
 afterAll(async () => {
@@ -98,68 +85,25 @@ describe("chaos: a node partitioned for 8 s", () => {
       ctx.skip(skipReason);
       return;
     }
-    const ids = lab.members.map((member) => `http://${member.address}:${PORT}`);
-    const victimId = ids[VICTIM] as string;
-    await warm(client, KEYS);
-    const events = recordNodeEvents(client);
-
-    const load = new SteadyLoad({
-      client,
-      keyFor: (i) => KEYS[i % KEYS.length] as string,
-      maxDurationMs: 40_000,
-    });
-    let cutAt = 0;
-    let healedAt = 0;
-    try {
-      await sleep(BEFORE_MS);
-      cutAt = performance.now();
-      lab.cut(VICTIM);
-      await sleep(CUT_MS);
-    } finally {
-      lab.heal(VICTIM);
-      healedAt = performance.now();
-    }
-    const up = await waitFor(() => events.some((e) => e.kind === "up"), 15_000);
-    if (up) await sleep(AFTER_MS);
-    const records = await load.stop();
-
-    const down = events.find((e) => e.kind === "down" && e.id === victimId);
-    const upEvent = events.find((e) => e.kind === "up" && e.id === victimId);
-    const figures = figuresOf({
+    const partitioned = lab;
+    const ids = partitioned.members.map((member) => `http://${member.address}:${PORT}`);
+    const run = await runNodeFault({
       scenario: SCENARIOS[6],
-      records,
-      origin,
-      keys: KEYS,
-      ejectMs: down ? down.at - cutAt : null,
-      recoverMs: upEvent ? upEvent.at - healedAt : null,
-    });
-    console.log(JSON.stringify(figures));
-
-    expect(describeFailures(records)).toBe("");
-    expect(figures.failedGets).toBe(0);
-    expect(figures.badValues).toBe(0);
-    expect(figures.valuesChecked).toBe(records.length);
-    expect(events.map((e) => `${e.kind} ${e.id} ${e.state ?? ""}`)).toEqual([
-      `down ${victimId} down`,
-      `up ${victimId} `,
-    ]);
-    // Ejected while still cut off.
-    expect(down && down.at < healedAt).toBe(true);
-    expect(figures.maxLatencyMs).toBeLessThan(GET_DEADLINE_MS);
-    expect(records.some((r) => upEvent && r.startedAt > upEvent.at)).toBe(true);
-    const t0 = load.startedAt;
-    const timeline = `cut at ${Math.round(cutAt - t0)} ms, healed at ${Math.round(healedAt - t0)} ms; ${JSON.stringify(client.stats())}`;
-    const loads = loadsBeyondBounds({
-      origin,
       client,
+      origin,
+      ids,
       keys: KEYS,
-      ids: ids,
-      victimId: victimId,
-      victimKeyLoads: MAX_LOADS_OWNER_BACK,
-      records,
-      since: t0,
+      victimId: ids[VICTIM] as string,
+      startFault: () => partitioned.cut(VICTIM),
+      faultMs: CUT_MS,
+      endFault: () => partitioned.heal(VICTIM),
     });
-    expect(loads, timeline).toBe("");
-    recordFigures(figures);
+
+    expectFailedOverAndBack(run, "down");
+    // Ejected while still cut off.
+    expect(run.down && run.down.at < run.faultEndedAt).toBe(true);
+    const t0 = run.loadStartedAt;
+    const timeline = `cut at ${Math.round(run.faultAt - t0)} ms, healed at ${Math.round(run.faultEndedAt - t0)} ms; ${JSON.stringify(client.stats())}`;
+    expectLoadsInBoundsThenRecord(run, MAX_LOADS_OWNER_BACK, timeline);
   });
 });

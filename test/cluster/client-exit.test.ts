@@ -1,11 +1,9 @@
 /** A process that only used the client exits by itself after close(): no timer, probe or socket holds it. */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type TestCluster } from "../helpers/cluster.js";
+import { runScript, type ScriptResult } from "../helpers/run-script.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = fileURLToPath(new URL("../fixtures/client-only.ts", import.meta.url));
 
 let cluster: TestCluster;
@@ -17,23 +15,9 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, ...args], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 25_000);
-  const [code] = (await once(child, "exit")) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+/** Runs the client-only script with `args`; SIGKILL after 25 s, so a process that does not exit fails the test. */
+function run(args: string[]): Promise<ScriptResult> {
+  return runScript(["--import", "tsx", SCRIPT, ...args], 25_000);
 }
 
 describe("a process using only the client", () => {

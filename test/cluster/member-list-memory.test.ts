@@ -4,12 +4,10 @@
  * list shrinks again. Measured in a process of its own that can force
  * garbage collection (test/fixtures/member-list-memory.ts).
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runScript } from "../helpers/run-script.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = fileURLToPath(new URL("../fixtures/member-list-memory.ts", import.meta.url));
 const MiB = 1024 * 1024;
 
@@ -23,21 +21,7 @@ interface Figures {
 }
 
 async function measure(): Promise<Figures> {
-  const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", SCRIPT], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const [code] = (await once(child, "exit")) as [number | null];
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runScript(["--expose-gc", "--import", "tsx", SCRIPT], 60_000);
   if (code !== 0) throw new Error(`the measuring process exited ${code}: ${stderr}`);
   return JSON.parse(stdout.trim().split("\n").at(-1) as string) as Figures;
 }
