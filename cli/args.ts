@@ -7,19 +7,83 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** What `parseFlags` knows of the command line, so that its errors can point at the fix. */
+export interface FlagContext {
+  /** The arguments given to `parseArgs`. */
+  args: readonly string[];
+  /** The `parseArgs` options: their names are the flags a mistyped one is matched against. */
+  options: object;
+}
+
 /**
  * Runs a `parseArgs` call, turning its errors into one-line UsageErrors.
- * Takes a thunk so each command keeps parseArgs' precise types.
+ * Takes a thunk so each command keeps parseArgs' precise types. With
+ * `context`, an unknown flag gets "did you mean --x?" and a flag followed
+ * by a negative number gets the rule it breaks.
  */
-export function parseFlags<T>(parse: () => T): T {
+export function parseFlags<T>(parse: () => T, context?: FlagContext): T {
   try {
     return parse();
   } catch (err) {
-    // parseArgs messages are multi-line with hints; keep the first line.
-    throw new UsageError(
-      (err as Error).message.split("\n")[0]?.replace(/^Unknown option/, "unknown flag") ?? "bad flags",
-    );
+    throw new UsageError(flagErrorMessage(err as Error & { code?: string }, context));
   }
+}
+
+function flagErrorMessage(err: Error & { code?: string }, context: FlagContext | undefined): string {
+  // parseArgs messages are multi-line with hints; keep the first line.
+  const first = err.message.split("\n")[0] ?? "bad flags";
+  const named = /'(-{1,2}[^' ]+)/.exec(first)?.[1];
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && named !== undefined) {
+    const flag = named.replace(/=.*$/, "");
+    const guess = context ? closestFlag(flag.replace(/^-+/, ""), Object.keys(context.options)) : undefined;
+    return `unknown flag '${flag}'${guess === undefined ? "" : `; did you mean --${guess}?`}`;
+  }
+  if (first.endsWith("argument is ambiguous.") && named !== undefined && context) {
+    // "--ttl-ms -5": parseArgs will not take a value that starts with a dash.
+    const value = context.args[context.args.indexOf(named) + 1];
+    if (value !== undefined && /^-\d/.test(value)) {
+      return `${named} must not be negative, got ${JSON.stringify(value)}`;
+    }
+    return `${named} needs a value; to give one that starts with "-", write ${named}=${value ?? "VALUE"}`;
+  }
+  if (first.endsWith("argument is ambiguous.") && named !== undefined) {
+    return `${named} needs a value; to give one that starts with "-", write ${named}=VALUE`;
+  }
+  return first.replace(/^Unknown option/, "unknown flag");
+}
+
+/**
+ * The known flag closest to a mistyped one (edit distance at most 2, or one
+ * being a prefix of the other), or undefined when none is close.
+ */
+export function closestFlag(typed: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const name of known) {
+    const distance =
+      name.startsWith(typed) || typed.startsWith(name)
+        ? Math.min(1, editDistance(typed, name))
+        : editDistance(typed, name);
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.min(2, Math.floor(typed.length / 3))) ? best : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** A whole number >= min, from a flag. */

@@ -3,9 +3,10 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { BurrowClient, type ClientTlsOptions } from "../client/index.js";
 import { parseAddressList } from "../shared/address.js";
-import { STATS_PATH } from "../shared/protocol.js";
+import { type PeersBody, STATS_PATH } from "../shared/protocol.js";
 import { probeTransport, tlsConnectOptions } from "../shared/tls.js";
 import { authTokenFlag, clientTlsFlags, intFlag, parseFlags, UsageError, withDefaultScheme } from "./args.js";
+import { formatTable, Progress } from "./terminal.js";
 
 const COMMON = `  --servers LIST      nodes, comma-separated (default: $BURROW_SERVERS or 127.0.0.1:5001)
   --auth-token T      bearer token (default: $BURROW_AUTH_TOKEN)
@@ -22,10 +23,15 @@ const COMMON = `  --servers LIST      nodes, comma-separated (default: $BURROW_S
 
 export const GET_HELP = `Usage: burrow get [--servers host:port,...] <namespace> <key>
 
-Prints the value's bytes to stdout. A key that does not exist prints
-"burrow get: no such key" to stderr and exits 1.
+Prints the value's bytes to stdout (on a terminal followed by a newline
+if the value lacks one; piped, the bytes are exact). A key that does not
+exist prints "burrow get: no such key" to stderr and exits 1.
 
-${COMMON}`;
+${COMMON}
+
+Examples:
+  burrow get users 42
+  burrow get --servers 10.0.0.5:5001,10.0.0.6:5001 users 42 > user-42.json`;
 
 export const SET_HELP = `Usage: burrow set [--servers host:port,...] [--ttl-ms N] <namespace> <key> [value]
 
@@ -33,21 +39,34 @@ Stores value (or, without it, everything read from stdin) at the key's owner.
 
   --ttl-ms N          the entry's time to live, in ms (0: until evicted;
                       default: the namespace's TTL)
-${COMMON}`;
+${COMMON}
+
+Examples:
+  burrow set users 42 '{"id":"42","name":"Ada"}'
+  burrow set --ttl-ms 60000 pages home < home.html`;
 
 export const DEL_HELP = `Usage: burrow del [--servers host:port,...] <namespace> <key>
 
 Removes the key at its owner and every copy of it.
 
-${COMMON}`;
+${COMMON}
+
+Examples:
+  burrow del users 42`;
 
 export const STATS_HELP = `Usage: burrow stats [--servers host:port,...] [--json]
 
-Prints each node's per-namespace counters as a table (or, with --json, the
-nodes' _stats answers as one JSON array).
+Asks the first --servers entry that answers for the member list
+(GET /_burrow/_peers), then prints every member's per-namespace counters as
+a table, one row per node and namespace (or, with --json, the members'
+_stats answers as one JSON array). Exits 1 if any node could not be asked.
 
   --json              print JSON
-${COMMON}`;
+${COMMON}
+
+Examples:
+  burrow stats --servers 10.0.0.5:5001
+  burrow stats --json | jq '.[].namespaces.users.hits'`;
 
 const flags = {
   servers: { type: "string" },
@@ -58,6 +77,35 @@ const flags = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   help: { type: "boolean", short: "h" },
+} as const;
+
+/** Progress flags of the long-running commands (warm, bench). */
+const progressFlags = {
+  quiet: { type: "boolean", short: "q" },
+  "progress-ms": { type: "string" },
+} as const;
+
+const PROGRESS_HELP = `  --quiet, -q         no progress bar or progress lines
+  --progress-ms N     off a terminal, the least time between two progress
+                      lines on stderr, in ms (default 2000; 0: every step)`;
+
+const getOptions = flags;
+const setOptions = { ...flags, "ttl-ms": { type: "string" } } as const;
+const statsOptions = { ...flags, json: { type: "boolean" } } as const;
+const warmOptions = {
+  ...flags,
+  ...progressFlags,
+  batch: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+const benchOptions = {
+  ...flags,
+  ...progressFlags,
+  requests: { type: "string" },
+  concurrency: { type: "string" },
+  keys: { type: "string" },
+  batching: { type: "string" },
+  json: { type: "boolean" },
 } as const;
 
 function servers(value: string | undefined, tls: ClientTlsOptions | undefined): string[] {
@@ -115,8 +163,9 @@ async function withClient<T>(client: BurrowClient, fn: (client: BurrowClient) =>
 }
 
 export async function getCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(() =>
-    parseArgs({ args, strict: true, allowPositionals: true, options: flags }),
+  const { values, positionals } = parseFlags(
+    () => parseArgs({ args, strict: true, allowPositionals: true, options: getOptions }),
+    { args, options: getOptions },
   );
   if (values.help) return void console.log(GET_HELP);
   const [ns, key] = keyArgs(positionals, "<namespace> <key>");
@@ -127,16 +176,16 @@ export async function getCommand(args: string[]): Promise<void> {
     return;
   }
   process.stdout.write(value);
+  // A person's prompt should not end up glued to the value; a pipe gets the bytes exactly.
+  if (process.stdout.isTTY && value.length > 0 && value[value.length - 1] !== 0x0a) {
+    process.stdout.write("\n");
+  }
 }
 
 export async function setCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { ...flags, "ttl-ms": { type: "string" } },
-    }),
+  const { values, positionals } = parseFlags(
+    () => parseArgs({ args, strict: true, allowPositionals: true, options: setOptions }),
+    { args, options: setOptions },
   );
   if (values.help) return void console.log(SET_HELP);
   const [ns, key, text] = keyArgs(positionals, "<namespace> <key> [value]", true);
@@ -150,8 +199,9 @@ export async function setCommand(args: string[]): Promise<void> {
 }
 
 export async function delCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(() =>
-    parseArgs({ args, strict: true, allowPositionals: true, options: flags }),
+  const { values, positionals } = parseFlags(
+    () => parseArgs({ args, strict: true, allowPositionals: true, options: getOptions }),
+    { args, options: getOptions },
   );
   if (values.help) return void console.log(DEL_HELP);
   const [ns, key] = keyArgs(positionals, "<namespace> <key>");
@@ -168,13 +218,9 @@ interface NodeStatsBody {
 }
 
 export async function statsCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { ...flags, json: { type: "boolean" } },
-    }),
+  const { values, positionals } = parseFlags(
+    () => parseArgs({ args, strict: true, allowPositionals: true, options: statsOptions }),
+    { args, options: statsOptions },
   );
   if (values.help) return void console.log(STATS_HELP);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -188,25 +234,33 @@ export async function statsCommand(args: string[]): Promise<void> {
     connectTimeoutMs: timeoutMs,
   });
   let failed = 0;
-  const answers = await Promise.all(
-    servers(values.servers, tls).map(async (server) => {
-      try {
-        const res = await transport.request(server, {
-          method: "GET",
-          path: STATS_PATH,
-          headers,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        const body = JSON.parse(res.body.toString("utf8")) as NodeStatsBody & { message?: string };
-        if (res.status !== 200) throw new Error(body.message ?? `HTTP ${res.status}`);
-        return body;
-      } catch (err) {
-        failed++;
-        console.error(`burrow stats: ${server}: ${(err as Error).message}`);
-        return undefined;
-      }
-    }),
-  );
+  const ask = async <T>(server: string, path: string): Promise<T | undefined> => {
+    try {
+      const res = await transport.request(server, {
+        method: "GET",
+        path,
+        headers,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const body = JSON.parse(res.body.toString("utf8")) as T & { message?: string };
+      if (res.status !== 200) throw new Error(body.message ?? `HTTP ${res.status}`);
+      return body;
+    } catch (err) {
+      failed++;
+      console.error(`burrow stats: ${server}: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  // One node's member list names every node to ask, whichever of them --servers named.
+  let members: string[] | undefined;
+  for (const seed of servers(values.servers, tls)) {
+    const list = await ask<PeersBody>(seed, "/_burrow/_peers");
+    if (list !== undefined) {
+      members = list.members.map((member) => member.id);
+      break;
+    }
+  }
+  const answers = await Promise.all((members ?? []).map((member) => ask<NodeStatsBody>(member, STATS_PATH)));
   await transport.close();
   const bodies = answers.filter((b): b is NodeStatsBody => b !== undefined);
   if (values.json) console.log(JSON.stringify(bodies, null, 2));
@@ -215,86 +269,161 @@ export async function statsCommand(args: string[]): Promise<void> {
       Object.entries(body.namespaces).map(([ns, s]) => ({
         node: body.id,
         namespace: ns,
-        gets: s.gets,
-        hits: s.hits,
-        misses: s.misses,
-        loads: s.loads,
-        forwards: s.forwards,
-        hotHits: s.hotHits,
-        items: s.items,
-        bytes: s.bytes,
-        memoryBytes: s.memoryBytes,
-        maxBytes: s.maxBytes,
+        gets: s.gets ?? 0,
+        hits: s.hits ?? 0,
+        misses: s.misses ?? 0,
+        loads: s.loads ?? 0,
+        forwards: s.forwards ?? 0,
+        hotHits: s.hotHits ?? 0,
+        items: s.items ?? 0,
+        bytes: s.bytes ?? 0,
+        memoryBytes: s.memoryBytes ?? 0,
+        maxBytes: s.maxBytes ?? 0,
       })),
     );
-    console.table(rows);
+    process.stdout.write(formatTable(rows));
   }
-  if (failed > 0) process.exitCode = 1;
+  if (failed > 0 || members === undefined) process.exitCode = 1;
 }
 
-export const WARM_HELP = `Usage: burrow warm [--servers host:port,...] <namespace> [file]
+export const WARM_HELP = `Usage: burrow warm [--servers host:port,...] [--json] <namespace> [file]
 
 Loads keys into the cache before traffic arrives: one key per line, from
 file or stdin; blank lines are skipped. Keys go out in batches per owner.
+A key that fails to load (e.g. load_timeout) does not stop the run: its
+batch is retried key by key, and the run ends with the counts of keys
+warmed, absent (no such key) and failed. Exits 1 if any key failed.
+Progress goes to stderr: a bar on a terminal, else a line now and then.
 
   --batch N           keys per getMany call (default 1000)
-${COMMON}`;
+  --json              print the counts (and failed keys) as JSON
+${PROGRESS_HELP}
+${COMMON}
+
+Examples:
+  burrow warm users hot-users.txt
+  cut -f1 ids.tsv | burrow warm --batch 200 items
+  burrow warm --json --quiet users hot-users.txt`;
+
+/** How a `burrow warm` run went, as `--json` prints it. */
+interface WarmReport {
+  namespace: string;
+  /** Distinct keys in the input. */
+  keys: number;
+  /** Keys now cached. */
+  warmed: number;
+  /** Keys the data source does not have. */
+  absent: number;
+  /** Keys whose load failed. */
+  failed: number;
+  /** The failed keys, each with its error. */
+  failures: { key: string; error: string }[];
+}
+
+/** Keys retried one by one at once, after a batch failed. */
+const RETRY_CONCURRENCY = 16;
+/** Failed keys named on stderr; the rest are only counted. */
+const FAILURES_SHOWN = 10;
 
 export async function warmCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { ...flags, batch: { type: "string" } },
-    }),
+  const { values, positionals } = parseFlags(
+    () => parseArgs({ args, strict: true, allowPositionals: true, options: warmOptions }),
+    { args, options: warmOptions },
   );
   if (values.help) return void console.log(WARM_HELP);
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected <namespace> [file]");
   const [ns, file] = positionals as [string, string | undefined];
   const batch = intFlag("batch", values.batch, 1000, 1);
+  const progressMs = intFlag("progress-ms", values["progress-ms"], 2000);
+  const client = connect(values);
   let text: string;
   try {
     text = file === undefined ? (await readStdin()).toString("utf8") : await readFile(file, "utf8");
   } catch (err) {
+    await client.close();
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
   const keys = [...new Set(text.split(/\r?\n/).filter((line) => line !== ""))];
-  let found = 0;
-  await withClient(connect(values), async (client) => {
+  const report: WarmReport = {
+    namespace: ns,
+    keys: keys.length,
+    warmed: 0,
+    absent: 0,
+    failed: 0,
+    failures: [],
+  };
+  const progress = new Progress("warm", keys.length, {
+    unit: "keys",
+    intervalMs: progressMs,
+    quiet: values.quiet === true,
+  });
+  await withClient(client, async () => {
     for (let i = 0; i < keys.length; i += batch) {
-      found += (await client.getMany(ns, keys.slice(i, i + batch))).size;
+      const slice = keys.slice(i, i + batch);
+      try {
+        const found = (await client.getMany(ns, slice)).size;
+        report.warmed += found;
+        report.absent += slice.length - found;
+      } catch {
+        // getMany rejects at its first failed key: ask each key alone to learn which failed.
+        for (let j = 0; j < slice.length; j += RETRY_CONCURRENCY) {
+          const group = slice.slice(j, j + RETRY_CONCURRENCY);
+          const results = await Promise.allSettled(group.map((key) => client.get(ns, key)));
+          results.forEach((result, k) => {
+            if (result.status === "rejected") {
+              report.failed++;
+              report.failures.push({ key: group[k] as string, error: (result.reason as Error).message });
+            } else if (result.value === undefined) report.absent++;
+            else report.warmed++;
+          });
+        }
+      }
+      progress.update(Math.min(keys.length, i + batch));
     }
   });
-  console.log(`warmed ${keys.length} keys of ${ns}: ${found} found, ${keys.length - found} do not exist`);
+  progress.finish();
+  if (values.json) console.log(JSON.stringify(report, null, 2));
+  else {
+    for (const failure of report.failures.slice(0, FAILURES_SHOWN)) {
+      console.error(`burrow warm: ${JSON.stringify(failure.key)}: ${failure.error}`);
+    }
+    if (report.failed > FAILURES_SHOWN) {
+      console.error(
+        `burrow warm: ... and ${report.failed - FAILURES_SHOWN} more failed keys (--json lists them all)`,
+      );
+    }
+    const failedPart = report.failed > 0 ? `, ${report.failed} failed` : "";
+    console.log(
+      `warmed ${keys.length} keys of ${ns}: ${report.warmed} found, ${report.absent} do not exist${failedPart}`,
+    );
+  }
+  if (report.failed > 0) process.exitCode = 1;
 }
 
-export const BENCH_HELP = `Usage: burrow bench [--servers host:port,...] [--requests N] [--concurrency N] [--keys N] <namespace>
+export const BENCH_HELP = `Usage: burrow bench [--servers host:port,...] [--requests N] [--concurrency N] [--keys N] [--json] <namespace>
 
 Sends a bounded run of gets of keys bench-0 .. bench-(keys-1) and prints the
 rate and latency percentiles. The first pass loads the keys; the run after
-it measures cache hits.
+it measures cache hits. Progress goes to stderr: a bar on a terminal, else
+a line now and then.
 
   --requests N        gets in the measured run (default 20000)
   --concurrency N     gets in flight (default 64)
   --keys N            distinct keys (default 1000)
   --batching false    send every get alone instead of auto-batching
-${COMMON}`;
+  --json              print the result as JSON
+${PROGRESS_HELP}
+${COMMON}
+
+Examples:
+  burrow bench users
+  burrow bench --requests 100000 --concurrency 128 --keys 5000 items
+  burrow bench --json --quiet users > bench.json`;
 
 export async function benchCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        ...flags,
-        requests: { type: "string" },
-        concurrency: { type: "string" },
-        keys: { type: "string" },
-        batching: { type: "string" },
-      },
-    }),
+  const { values, positionals } = parseFlags(
+    () => parseArgs({ args, strict: true, allowPositionals: true, options: benchOptions }),
+    { args, options: benchOptions },
   );
   if (values.help) return void console.log(BENCH_HELP);
   if (positionals.length !== 1) throw new UsageError("expected <namespace>");
@@ -302,6 +431,7 @@ export async function benchCommand(args: string[]): Promise<void> {
   const requests = intFlag("requests", values.requests, 20_000, 1);
   const concurrency = intFlag("concurrency", values.concurrency, 64, 1);
   const keyCount = intFlag("keys", values.keys, 1000, 1);
+  const progressMs = intFlag("progress-ms", values["progress-ms"], 2000);
   if (values.batching !== undefined && values.batching !== "true" && values.batching !== "false") {
     throw new UsageError(`--batching must be true or false, got "${values.batching}"`);
   }
@@ -312,33 +442,59 @@ export async function benchCommand(args: string[]): Promise<void> {
     batching: values.batching !== "false",
     tls,
   });
+  const quiet = values.quiet === true;
   const key = (i: number) => `bench-${i % keyCount}`;
   await withClient(client, async () => {
+    const loading = new Progress("bench: loading", keyCount, { unit: "keys", intervalMs: progressMs, quiet });
     for (let i = 0; i < keyCount; i += 1000) {
       await client.getMany(
         ns,
         Array.from({ length: Math.min(1000, keyCount - i) }, (_, j) => key(i + j)),
       );
+      loading.update(Math.min(keyCount, i + 1000));
     }
+    loading.finish();
+    const progress = new Progress("bench", requests, { unit: "gets", intervalMs: progressMs, quiet });
     const latencies = new Float64Array(requests);
     let next = 0;
+    let completed = 0;
     const worker = async () => {
       while (next < requests) {
         const i = next++;
         const start = performance.now();
         await client.get(ns, key(i));
         latencies[i] = performance.now() - start;
+        progress.update(++completed);
       }
     };
     const start = performance.now();
     await Promise.all(Array.from({ length: Math.min(concurrency, requests) }, worker));
     const seconds = (performance.now() - start) / 1000;
+    progress.finish();
     latencies.sort();
-    const at = (q: number) =>
-      (latencies[Math.min(requests - 1, Math.floor(q * requests))] as number).toFixed(2);
+    const at = (q: number) => latencies[Math.min(requests - 1, Math.floor(q * requests))] as number;
+    const rate = Math.round(requests / seconds);
+    if (values.json) {
+      const ms = (q: number) => Number(at(q).toFixed(3));
+      console.log(
+        JSON.stringify(
+          {
+            namespace: ns,
+            requests,
+            keys: keyCount,
+            concurrency,
+            getsPerSecond: rate,
+            latencyMs: { p50: ms(0.5), p99: ms(0.99), max: ms(1) },
+          },
+          null,
+          2,
+        ),
+      );
+      return;
+    }
     console.log(
-      `${requests} gets of ${keyCount} keys in ${ns}, ${concurrency} in flight: ${Math.round(requests / seconds)} gets/s; ` +
-        `latency ms p50 ${at(0.5)} p99 ${at(0.99)} max ${at(1)}`,
+      `${requests} gets of ${keyCount} keys in ${ns}, ${concurrency} in flight: ${rate} gets/s; ` +
+        `latency ms p50 ${at(0.5).toFixed(2)} p99 ${at(0.99).toFixed(2)} max ${at(1).toFixed(2)}`,
     );
   });
 }

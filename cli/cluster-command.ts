@@ -19,23 +19,27 @@ Each node serves HTTP and the Redis protocol on its port. Stop it with Ctrl-C.
   --host H         interface to listen on (default 127.0.0.1)
   --delay-ms N     latency of the demo data source, in ms (default 200)
   --ttl-ms N       TTL of loaded entries, in ms (default 60000)
-  -h, --help       this help`;
+  -h, --help       this help
+
+Examples:
+  burrow cluster
+  burrow cluster --nodes 5 --base-port 6001 --delay-ms 50`;
+
+/** The flags, for parseArgs and for "did you mean" hints. */
+const CLUSTER_OPTIONS = {
+  nodes: { type: "string" },
+  "base-port": { type: "string" },
+  host: { type: "string" },
+  "delay-ms": { type: "string" },
+  "ttl-ms": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 export async function clusterCommand(args: string[]): Promise<void> {
-  const { values } = parseFlags(() =>
-    parseArgs({
-      args,
-      strict: true,
-      options: {
-        nodes: { type: "string" },
-        "base-port": { type: "string" },
-        host: { type: "string" },
-        "delay-ms": { type: "string" },
-        "ttl-ms": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }),
-  );
+  const { values } = parseFlags(() => parseArgs({ args, strict: true, options: CLUSTER_OPTIONS }), {
+    args,
+    options: CLUSTER_OPTIONS,
+  });
   if (values.help) {
     console.log(CLUSTER_HELP);
     return;

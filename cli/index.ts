@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { UsageError } from "./args.js";
+/** The `burrow` command: dispatches to a subcommand and turns mistakes into one clear line. */
+import { closestFlag, UsageError } from "./args.js";
 import {
   BENCH_HELP,
   benchCommand,
@@ -14,9 +15,9 @@ import {
   WARM_HELP,
   warmCommand,
 } from "./client-commands.js";
-/** The `burrow` command: dispatches to a subcommand and turns mistakes into one clear line. */
 import { CLUSTER_HELP, clusterCommand } from "./cluster-command.js";
 import { NODE_HELP, nodeCommand } from "./node-command.js";
+import { packageVersion, red } from "./terminal.js";
 
 const HELP = `Usage: burrow <command> [flags]
 
@@ -30,7 +31,17 @@ Commands:
   warm      load a list of keys into the cache
   bench     measure gets per second and latency against a cluster
 
-Run "burrow <command> --help" for a command's flags.`;
+Flags:
+  -h, --help       this help
+  -V, --version    print burrow's version
+
+Run "burrow <command> --help" for a command's flags and examples.
+Colour is used only on a terminal, and never when NO_COLOR is set.
+
+Examples:
+  burrow cluster --nodes 3
+  burrow get users 42
+  burrow stats --servers 127.0.0.1:5001`;
 
 const commands: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
   node: { run: nodeCommand, help: NODE_HELP },
@@ -49,14 +60,22 @@ async function main(argv: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(packageVersion());
+    return;
+  }
   const command = commands[name];
-  if (!command) throw new UsageError(`unknown command "${name}"; run burrow --help`);
+  if (!command) {
+    const guess = closestFlag(name.replace(/^-+/, ""), Object.keys(commands));
+    const hint = guess === undefined ? "" : `did you mean "${guess}"? `;
+    throw new UsageError(`unknown command "${name}"; ${hint}run burrow --help`);
+  }
   await command.run(rest);
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const usage = err instanceof UsageError;
   const command = process.argv[2] && commands[process.argv[2]] ? ` ${process.argv[2]}` : "";
-  console.error(`burrow${command}: ${(err as Error).message ?? String(err)}`);
+  console.error(`${red(process.stderr, `burrow${command}:`)} ${(err as Error).message ?? String(err)}`);
   process.exit(usage ? 2 : 1);
 });

@@ -79,7 +79,12 @@ Runs one cache node.
                         a certificate signed by --tls-ca (this node presents its own)
   -h, --help            this help
 
-SIGINT or SIGTERM drains the node (health says draining, in-flight requests finish) and exits.`;
+SIGINT or SIGTERM drains the node (health says draining, in-flight requests finish) and exits.
+
+Examples:
+  burrow node --port 5001 --origin users=http://api.internal/users/{key}
+  burrow node --port 5001 --peers 10.0.0.5:5001,10.0.0.6:5001 --config burrow.config.js
+  burrow node --port 5001 --join 10.0.0.5:5001 --origin items=http://api/items/{key}`;
 
 /** The options a `--config` module may export (as `default` or as named exports). */
 export type NodeConfigModule = Partial<NodeOptions>;
@@ -144,41 +149,41 @@ export function inferSelf(peers: string[], port: number): string {
   );
 }
 
+/** The flags, for parseArgs and for "did you mean" hints. */
+const NODE_OPTIONS = {
+  port: { type: "string" },
+  host: { type: "string" },
+  self: { type: "string" },
+  peers: { type: "string" },
+  join: { type: "string" },
+  "dns-server": { type: "string", multiple: true },
+  "dns-interval-ms": { type: "string" },
+  "dns-grace-ms": { type: "string" },
+  origin: { type: "string", multiple: true },
+  config: { type: "string" },
+  "max-bytes": { type: "string" },
+  "ttl-ms": { type: "string" },
+  "negative-ttl-ms": { type: "string" },
+  "load-timeout-ms": { type: "string" },
+  "auth-token": { type: "string" },
+  "auth-token-file": { type: "string" },
+  "admin-token": { type: "string" },
+  "admin-token-file": { type: "string" },
+  "open-admin": { type: "boolean" },
+  "drain-delay-ms": { type: "string" },
+  "max-connections": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-client-auth": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export async function nodeCommand(args: string[]): Promise<void> {
-  const { values } = parseFlags(() =>
-    parseArgs({
-      args,
-      strict: true,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        self: { type: "string" },
-        peers: { type: "string" },
-        join: { type: "string" },
-        "dns-server": { type: "string", multiple: true },
-        "dns-interval-ms": { type: "string" },
-        "dns-grace-ms": { type: "string" },
-        origin: { type: "string", multiple: true },
-        config: { type: "string" },
-        "max-bytes": { type: "string" },
-        "ttl-ms": { type: "string" },
-        "negative-ttl-ms": { type: "string" },
-        "load-timeout-ms": { type: "string" },
-        "auth-token": { type: "string" },
-        "auth-token-file": { type: "string" },
-        "admin-token": { type: "string" },
-        "admin-token-file": { type: "string" },
-        "open-admin": { type: "boolean" },
-        "drain-delay-ms": { type: "string" },
-        "max-connections": { type: "string" },
-        "tls-cert": { type: "string" },
-        "tls-key": { type: "string" },
-        "tls-ca": { type: "string" },
-        "tls-client-auth": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }),
-  );
+  const { values } = parseFlags(() => parseArgs({ args, strict: true, options: NODE_OPTIONS }), {
+    args,
+    options: NODE_OPTIONS,
+  });
   if (values.help) {
     console.log(NODE_HELP);
     return;
