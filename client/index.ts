@@ -5,6 +5,7 @@
  * work itself.
  */
 import { EventEmitter } from "node:events";
+import type { Registry } from "prom-client";
 import { normalizeAddresses, parseAddressList } from "../shared/address.js";
 import { DnsDiscovery, parseDnsTarget } from "../shared/discovery.js";
 import {
@@ -22,6 +23,7 @@ import { Batcher } from "./batcher.js";
 import { type Attempt, Failover } from "./failover.js";
 import { GetCall, ManyCall, type ReadContext } from "./get-call.js";
 import { Members, type NodeHandle } from "./members.js";
+import { registerClientMetrics } from "./metrics.js";
 import { NearCache } from "./near-cache.js";
 import { type BurrowClientOptions, type CallOptions, resolveOptions, type SetOptions } from "./options.js";
 import { Requests } from "./requests.js";
@@ -319,6 +321,18 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
           : { items: near.items, bytes: near.bytes, maxBytes: near.options.maxBytes },
       nodes,
     };
+  }
+
+  /**
+   * The numbers of `stats()` as Prometheus metrics (`burrow_client_*`), for
+   * the service's own `/metrics`: registers collectors on `registry` (a new
+   * one when not given; never prom-client's global registry) and returns
+   * it. Each scrape reads `stats()`. The names are fixed, so a registry
+   * holds one client's metrics: registering a second client (or this one
+   * twice) on it throws.
+   */
+  metrics(registry?: Registry): Registry {
+    return registerClientMetrics(() => this.stats(), registry);
   }
 
   /**

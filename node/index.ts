@@ -33,6 +33,7 @@ import { assertNamespace } from "../shared/validate.js";
 import { sendError } from "./http.js";
 import { createListener } from "./listener.js";
 import { Membership } from "./membership.js";
+import { type LoadOutcome, NodeMetrics } from "./metrics.js";
 import { Namespace, type NamespaceOptions, type NamespaceStats } from "./namespace.js";
 import { PeerClient } from "./peer-client.js";
 import type { Peers, Placement } from "./peers.js";
@@ -52,6 +53,7 @@ const LIST_EXCHANGE_MS = 2000;
 
 export type { NodeTlsOptions } from "../shared/tls.js";
 export { type AdminMode, adminModeOf, isLoopbackAddress } from "./admin.js";
+export type { LoadOutcome, NodeMetrics } from "./metrics.js";
 export type { LoadContext, Loader, NamespaceOptions, NamespaceStats } from "./namespace.js";
 export { type HttpOriginOptions, httpOriginLoader } from "./origin.js";
 
@@ -263,6 +265,8 @@ export class BurrowNode {
   private readonly resp: RespServer;
   /** The server of the node's port (both protocols). */
   readonly server: NetServer;
+  /** This node's Prometheus metrics (its own registry, served at `GET /metrics`). */
+  readonly metrics: NodeMetrics;
   private draining = false;
   private membership: Membership | undefined;
   private peerClient: PeerClient | undefined;
@@ -346,9 +350,23 @@ export class BurrowNode {
       clock: this.writeClock,
       windowMs: this.forwardTimeoutMs + this.purgeTimeoutMs + MAX_CLOCK_SKEW_MS,
     };
+    this.metrics = new NodeMetrics({
+      stats: () => this.stats(),
+      members: () => {
+        const { membership } = this;
+        if (membership === undefined) return [];
+        return membership.members.map((id) => ({
+          id,
+          state: id === membership.self ? (this.draining ? "draining" : "up") : membership.state(id),
+        }));
+      },
+      epoch: () => this.membership?.epoch ?? 0,
+    });
+    const onLoad = (ns: string, ms: number, outcome: LoadOutcome) =>
+      this.metrics.observeLoad(ns, outcome, ms / 1000);
     for (const [name, config] of Object.entries(options.namespaces ?? {})) {
       assertNamespace(name);
-      this.namespaceMap.set(name, new Namespace(name, config, { placement, peers, order }));
+      this.namespaceMap.set(name, new Namespace(name, config, { placement, peers, order, onLoad }));
     }
     if (this.configuredSelf) this.join(this.configuredSelf);
 
@@ -368,6 +386,7 @@ export class BurrowNode {
       onInternalError: onError,
       setPeers: (members) => this.setPeers(members),
       acceptPeers: (members, epoch) => this.acceptPeers(members, epoch),
+      metrics: this.metrics,
     });
     /** Each HTTP connection's latest request's answer, which an answer to malformed input must follow. */
     const lastAnswers = new WeakMap<Duplex, ServerResponse>();
@@ -460,6 +479,7 @@ export class BurrowNode {
       openAdmin: options.openAdmin,
       onInternalError: onError,
       stats: () => this.stats(),
+      onCommand: (command, outcome, seconds) => this.metrics.observeCommand(command, outcome, seconds),
       ...options.resp,
     });
     this.server = createListener({

@@ -178,6 +178,18 @@ export interface WriteOptions {
   order?: WriteOrder;
 }
 
+/**
+ * Told of every loader call when it ends, for the node's load-duration
+ * metric: the namespace, how long the loader ran (ms, from its call to its
+ * answer or deadline) and how it ended. Loads that never reached the
+ * loader (deadline passed while queued) are not loader calls.
+ */
+export type LoadObserver = (
+  namespace: string,
+  ms: number,
+  outcome: "ok" | "not_found" | "error" | "timeout",
+) => void;
+
 /** How this namespace orders writes: the node's clock and how long stamps are remembered. */
 export interface OrderOptions {
   clock: WriteClock;
@@ -217,6 +229,7 @@ export class Namespace {
   /** Forwards to owners in flight, by key (single gets and batch keys alike). */
   private readonly forwards = new SingleFlight<Lookup>();
   private readonly limit: LimitFunction;
+  private readonly onLoad: LoadObserver | undefined;
   private readonly counters: Record<Counter, number> = {
     gets: 0,
     hits: 0,
@@ -238,12 +251,13 @@ export class Namespace {
 
   /**
    * @param cluster who owns what and how to reach them; without it the
-   *   namespace is a cluster of one and owns every key.
+   *   namespace is a cluster of one and owns every key. `onLoad`, when
+   *   given, is told of each loader call as it ends (see LoadObserver).
    */
   constructor(
     name: string,
     options: NamespaceOptions,
-    cluster: { placement: Placement; peers: Peers; order?: OrderOptions } = alone(),
+    cluster: { placement: Placement; peers: Peers; order?: OrderOptions; onLoad?: LoadObserver } = alone(),
   ) {
     if (typeof options.load !== "function") throw new TypeError(`namespace ${name}: load must be a function`);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
@@ -252,6 +266,7 @@ export class Namespace {
     this.load = options.load;
     this.placement = cluster.placement;
     this.peers = cluster.peers;
+    this.onLoad = cluster.onLoad;
     this.clock = cluster.order?.clock ?? new WriteClock();
     this.writes = new WriteLog({ windowMs: cluster.order?.windowMs ?? 10_000 });
     this.ttlMs = nonNegative(name, "ttlMs", options.ttlMs ?? 0);
@@ -623,6 +638,14 @@ export class Namespace {
     return Math.max(1, Math.round(this.ttlMs * (1 - this.ttlJitter * Math.random())));
   }
 
+  private observeLoad(calledAt: number, outcome: Parameters<LoadObserver>[2]): void {
+    try {
+      this.onLoad?.(this.name, performance.now() - calledAt, outcome);
+    } catch {
+      // A failing observer must not turn a load into an error.
+    }
+  }
+
   /** One loader call, within the concurrency cap and the load timeout. */
   private async loadValue(key: string): Promise<Uint8Array | undefined> {
     // One controller and one timer, both released as soon as the load ends
@@ -651,6 +674,8 @@ export class Namespace {
     if (this.closing.signal.aborted) onClose();
     else this.closing.signal.addEventListener("abort", onClose, { once: true });
     let loader: Promise<unknown> | undefined;
+    /** When the loader was called (performance.now()); undefined while it was not. */
+    let calledAt: number | undefined;
     const call = this.limit(async () => {
       signal.throwIfAborted();
       // A slot freed at another load's deadline may come within a millisecond of
@@ -660,14 +685,18 @@ export class Namespace {
         throw timeout();
       }
       this.counters.loads++;
+      if (this.onLoad !== undefined) calledAt = performance.now();
       loader = Promise.resolve(this.load(key, { namespace: this.name, signal }));
       // The slot is given back at the deadline even if the loader never settles.
       return await Promise.race([loader, deadline]);
     });
     try {
       const value = await Promise.race([call, deadline]);
-      return toBytes(value);
+      const bytes = toBytes(value);
+      if (calledAt !== undefined) this.observeLoad(calledAt, bytes === undefined ? "not_found" : "ok");
+      return bytes;
     } catch (err) {
+      if (calledAt !== undefined) this.observeLoad(calledAt, timedOut ? "timeout" : "error");
       if (timedOut) {
         this.counters.loadTimeouts++;
         throw new LoadTimeoutError(`loading ${this.name}/${key} took longer than ${this.loadTimeoutMs} ms`);

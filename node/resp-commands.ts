@@ -1393,6 +1393,22 @@ function commandNamed(arg: Buffer): CommandSpec | undefined {
   return COMMANDS.get(name) ?? COMMANDS.get(name.toLowerCase());
 }
 
+/** A command's name for metric labels: its name in the command table (lower case), or "unknown". */
+export function commandLabel(arg: Buffer): string {
+  return commandNamed(arg)?.name ?? "unknown";
+}
+
+/** An error answer's code for metric labels: the BurrowError code, or the reply's code lower-cased (`err`, `noauth`, ...). */
+export function errorLabel(err: unknown): string {
+  if (err instanceof BurrowError) return err.code;
+  if (err instanceof RespReplyError) {
+    const code = err.code.toLowerCase();
+    // Codes are the node's own words; anything else is not let into a label.
+    return /^[a-z_]{1,32}$/.test(code) ? code : "error";
+  }
+  return "internal";
+}
+
 /**
  * Runs one command (`args[0]` is its name): checks auth, arity and admin rights, then
  * the handler. Returns undefined when `slot` already holds the answer, or

@@ -6,6 +6,7 @@
  * answer, answer bytes the client has not read, and idle time; past a
  * bound the node stops reading that connection (or closes it), so one
  * client cannot grow the node's memory. The commands are in resp-commands.ts.
+ * Each command's time to its answer is told to `onCommand` when given.
  */
 import { createHash } from "node:crypto";
 import type { Socket } from "node:net";
@@ -15,6 +16,8 @@ import type { Membership } from "./membership.js";
 import type { Namespace, NamespaceStats } from "./namespace.js";
 import {
   type CommandEnv,
+  commandLabel,
+  errorLabel,
   namespaceNames,
   newRunId,
   REPLY_ERROR,
@@ -62,7 +65,16 @@ export interface RespContext {
   onInternalError?: (err: unknown) => void;
   /** Per-namespace counters, for INFO. */
   stats(): Record<string, NamespaceStats>;
+  /**
+   * Told of each command once its answer is known: its name in the command
+   * table (lower case, or "unknown"), "ok" or its error's code (see
+   * errorLabel), and the seconds from reading it to its answer. Default: none.
+   */
+  onCommand?: CommandObserver;
 }
+
+/** See RespContext.onCommand. */
+export type CommandObserver = (command: string, outcome: string, seconds: number) => void;
 
 const EMPTY_BATCH: Buffer[][] = [];
 
@@ -72,6 +84,8 @@ interface ConnectionOwner {
   readonly draining: boolean;
   /** The connection closed. */
   closed(connection: Connection): void;
+  /** See RespContext.onCommand. */
+  readonly onCommand: CommandObserver | undefined;
 }
 
 /** One command's place in a connection's answer queue, reused once answered. */
@@ -80,6 +94,9 @@ class Slot implements ReplySlot {
   value: unknown = undefined;
   /** The answer is known (the command finished). */
   ready = false;
+  /** With an onCommand observer: the command's label and when it started (performance.now()). */
+  command = "";
+  startedAt = 0;
   /** Made once per slot, so a command's promise costs no closure. */
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
@@ -182,6 +199,7 @@ class Connection implements RespSession {
 
   /** A command finished (its promise settled). */
   settled(slot: Slot): void {
+    this.observe(slot);
     if (this.closed) return;
     this.running--;
     slot.ready = true;
@@ -260,6 +278,10 @@ class Connection implements RespSession {
 
   private run(args: Buffer[]): void {
     const slot = this.push();
+    if (this.owner.onCommand !== undefined) {
+      slot.command = commandLabel(args[0] as Buffer);
+      slot.startedAt = performance.now();
+    }
     let promise: Promise<unknown> | undefined;
     try {
       promise = runCommand(this.env, this, args, slot);
@@ -269,6 +291,7 @@ class Connection implements RespSession {
       promise = undefined;
     }
     if (promise === undefined) {
+      this.observe(slot);
       slot.ready = true;
       if (slot.kind === REPLY_QUIT) this.ending = true;
       if (slot === this.ring[this.head]) this.scheduleFlush();
@@ -276,6 +299,19 @@ class Connection implements RespSession {
       this.running++;
       promise.then(slot.resolve, slot.reject);
     }
+  }
+
+  /** Tells onCommand of a command whose answer is known. */
+  private observe(slot: Slot): void {
+    const { onCommand } = this.owner;
+    if (onCommand === undefined || slot.command === "") return;
+    const outcome = slot.kind === REPLY_ERROR ? errorLabel(slot.value) : "ok";
+    try {
+      onCommand(slot.command, outcome, (performance.now() - slot.startedAt) / 1000);
+    } catch (err) {
+      this.env.onInternalError(err);
+    }
+    slot.command = "";
   }
 
   /** Queues an answer known now (a protocol error). */
@@ -304,6 +340,7 @@ class Connection implements RespSession {
     slot.kind = 0;
     slot.value = undefined;
     slot.ready = false;
+    slot.command = "";
     return slot;
   }
 
@@ -415,6 +452,7 @@ export class RespServer {
         connections.delete(connection);
         if (connections.size === 0) server.drained?.();
       },
+      onCommand: options.onCommand,
     };
     const report = options.onInternalError ?? ((err: unknown) => console.error("burrow node error:", err));
     this.env = {

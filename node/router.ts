@@ -3,7 +3,9 @@
  * validates its input, makes one call to the namespace (which owns reads
  * and writes, forwarding included) and writes the answer; every failure
  * becomes the JSON error body of the error table. Admin routes are
- * checked as node/admin.ts says.
+ * checked as node/admin.ts says. `GET /metrics` answers the node's
+ * Prometheus metrics; each request's time is observed by route template
+ * and outcome (never by key).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -39,6 +41,7 @@ import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.j
 import { adminModeOf, isLoopbackAddress, PROTECTED_MODE_MESSAGE } from "./admin.js";
 import { decodeSegment, readBody, sendError, sendJson } from "./http.js";
 import type { Membership } from "./membership.js";
+import type { NodeMetrics } from "./metrics.js";
 import type { Lookup, Namespace } from "./namespace.js";
 
 /** What the routes need from the node that wires them. */
@@ -66,6 +69,8 @@ export interface RouterContext {
   setPeers(members: readonly string[]): Promise<string[]>;
   /** Applies a list another node sent with its epoch, if newer (PUT _peers with an epoch). */
   acceptPeers(members: readonly string[], epoch: number): boolean;
+  /** When set, `GET /metrics` answers it and every request's time is observed; else /metrics is an unknown route. */
+  metrics?: NodeMetrics;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -125,14 +130,62 @@ function access(ctx: RouterContext): Access {
 
 export function createRouter(ctx: RouterContext): Handler {
   const checks = access(ctx);
+  const { metrics } = ctx;
   return (req, res) => {
+    if (metrics !== undefined) {
+      const startedAt = performance.now();
+      res.once("close", () => {
+        const seconds = (performance.now() - startedAt) / 1000;
+        metrics.observeHttp(req.method ?? "GET", routeLabel(req.url ?? "/"), outcomeOf(res), seconds);
+      });
+    }
     route(ctx, req, res, checks).catch((err: unknown) => {
       const error = toBurrowError(err);
       if (error.code === "internal") ctx.onInternalError?.(err);
-      sendError(res, error);
+      fail(res, error);
     });
   };
 }
+
+// --- what the request metric is told --------------------------------------------
+
+/** The error code each failed answer was sent with, for its outcome label. */
+const errorCodes = new WeakMap<ServerResponse, string>();
+
+/** sendError, remembering the code for the request metric. */
+function fail(res: ServerResponse, error: BurrowError, headers?: Record<string, string>): void {
+  errorCodes.set(res, error.code);
+  sendError(res, error, headers);
+}
+
+/** "ok", the error code answered, or "aborted" when the connection closed before the answer was sent. */
+function outcomeOf(res: ServerResponse): string {
+  const code = errorCodes.get(res);
+  if (code !== undefined) return code;
+  if (!res.writableFinished) return "aborted";
+  return res.statusCode < 400 ? "ok" : `http_${res.statusCode}`;
+}
+
+const ROUTE_NAMES = new Set(["_health", "_stats", "_peers", "_batch", "_purge"]);
+
+/**
+ * The route template of a request path, for labels: `metrics`, one of
+ * ROUTE_NAMES, `key` for /{ns}/{key} (neither namespace nor key: both
+ * come from the caller), else `unknown`.
+ */
+function routeLabel(url: string): string {
+  const query = url.indexOf("?");
+  const path = query === -1 ? url : url.slice(0, query);
+  if (path === METRICS_PATH) return "metrics";
+  if (!path.startsWith(`${BASE_PATH}/`)) return "unknown";
+  const end = path.indexOf("/", BASE_PATH.length + 1);
+  const first = path.slice(BASE_PATH.length + 1, end === -1 ? undefined : end);
+  if (ROUTE_NAMES.has(first)) return first;
+  return first.startsWith("_") || first.startsWith(".") ? "unknown" : "key";
+}
+
+/** Where Prometheus scrapes a node (its usual path, outside the cache's routes). */
+const METRICS_PATH = "/metrics";
 
 async function route(
   ctx: RouterContext,
@@ -143,6 +196,17 @@ async function route(
   const url = req.url ?? "/";
   const query = url.indexOf("?");
   const path = query === -1 ? url : url.slice(0, query);
+  if (path === METRICS_PATH && ctx.metrics !== undefined) {
+    checks.check(req);
+    allow(req.method ?? "GET", ["GET"]);
+    const text = await ctx.metrics.scrape();
+    res.writeHead(200, {
+      "content-type": ctx.metrics.contentType,
+      "content-length": Buffer.byteLength(text),
+    });
+    res.end(text);
+    return;
+  }
   if (!path.startsWith(`${BASE_PATH}/`)) throw new UnknownRouteError(`no route ${path.slice(0, 100)}`);
   const segments = path.slice(BASE_PATH.length + 1).split("/");
   const first = segments[0] as string;
@@ -239,14 +303,10 @@ async function getKey(
   try {
     lookup = await ns.read(key, { here: forwarded });
   } catch (err) {
-    return sendError(res, toBurrowError(err), headers);
+    return fail(res, toBurrowError(err), headers);
   }
   if (lookup.value === undefined) {
-    return sendError(
-      res,
-      new BurrowError("not_found", `no key ${JSON.stringify(key)} in ${ns.name}`),
-      headers,
-    );
+    return fail(res, new BurrowError("not_found", `no key ${JSON.stringify(key)} in ${ns.name}`), headers);
   }
   const answerHeaders: Record<string, string | number> = {
     ...headers,
@@ -273,7 +333,7 @@ async function write(
   try {
     failed = await ns.write(key, body, { ttlMs });
   } catch (err) {
-    return sendError(res, toBurrowError(err), headers);
+    return fail(res, toBurrowError(err), headers);
   }
   if (failed.length > 0) res.setHeader(HEADER_PURGE_FAILED, failed.join(","));
   res.writeHead(204, headers).end();
