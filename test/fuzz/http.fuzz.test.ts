@@ -28,8 +28,12 @@ import {
   startFuzzCluster,
 } from "./fuzz-cluster.js";
 
-/** Statuses the README's HTTP section documents (408 and 431: requests too slow or headers too large). */
-const DOCUMENTED_STATUSES = new Set([200, 204, 400, 401, 403, 404, 405, 408, 413, 431, 502, 504]);
+/**
+ * Statuses the README's HTTP section documents (408 and 431: requests too
+ * slow or headers too large; 503: a write whose owner is a member that
+ * cannot be reached, `owner_unavailable`).
+ */
+const DOCUMENTED_STATUSES = new Set([200, 204, 400, 401, 403, 404, 405, 408, 413, 431, 502, 503, 504]);
 /** Interim answers: `100 Continue` to `expect: 100-continue`. */
 const INTERIM = 100;
 /** The listener's rule: a first line that ends like this is HTTP (anything else is a Redis inline command). */
@@ -605,6 +609,18 @@ function checkAnswer(cluster: FuzzCluster, c: HttpCase, answer: HttpAnswer): voi
     if (c.method !== "HEAD" && body[0] !== 1) throw new Error("a batch answer of another version");
   } else if (type.startsWith("application/json")) {
     if (c.method !== "HEAD") JSON.parse(body.toString("utf8"));
+  } else if (path === "/metrics" && type.startsWith("text/plain; version=0.0.4")) {
+    // Prometheus text: every line a comment or a sample of a burrow_/process_/nodejs_ metric.
+    if (c.method === "HEAD") return;
+    for (const line of body.toString("utf8").split("\n")) {
+      if (
+        line !== "" &&
+        !line.startsWith("#") &&
+        !/^(burrow_|process_|nodejs_)[a-z0-9_]+(\{.*\})? \S+$/.test(line)
+      ) {
+        throw new Error(`a metrics line that is not a sample: ${line.slice(0, 200)}`);
+      }
+    }
   } else {
     throw new Error(`200 with content-type ${type}`);
   }
