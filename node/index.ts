@@ -424,6 +424,16 @@ export class BurrowNode {
         router(req, res);
       },
     );
+    // `expect: 100-continue`: Node would write the 100 at once, into the middle of an answer
+    // still being sent for a request pipelined before it. It is written only when nothing is
+    // being answered on that connection; otherwise the client sends its body after its own
+    // wait, as HTTP allows.
+    this.http.on("checkContinue", (req, res) => {
+      const pending = lastAnswers.get(req.socket);
+      if (pending === undefined || pending.writableFinished) res.writeContinue();
+      answering(req, res);
+      router(req, res);
+    });
     // The port is the listener's; this server only parses the HTTP connections it is handed.
     // 'listening' starts its connection tracking (headers and request timeouts, idle closes).
     this.http.emit("listening");

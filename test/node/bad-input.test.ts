@@ -18,6 +18,7 @@ beforeAll(async () => {
           loads++;
           if (key === "throws-string") throw "plain string";
           if (key === "returns-function") return () => 1;
+          if (key.startsWith("slow-")) await new Promise((resolve) => setTimeout(resolve, 200));
           return `v:${key}`;
         },
       },
@@ -161,6 +162,32 @@ describe("bad input", () => {
       await expectError(await fetch(`${base}/_burrow/users/returns-function`), 502, "load_failed");
     }
     expect(loads - before).toBe(4);
+  });
+
+  it("never writes a 100 Continue into the middle of an earlier pipelined answer", async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(base).port), "127.0.0.1");
+      let text = "";
+      socket.on("data", (chunk) => {
+        text += chunk.toString("latin1");
+        if (text.includes("v:slow-1") && text.includes("v:after-1")) {
+          socket.end();
+          resolve(text);
+        }
+      });
+      socket.on("error", reject);
+      socket.setTimeout(10_000, () => reject(new Error(`no whole answers: ${text}`)));
+      // The first answer takes 200 ms (a slow load); the second asks for a 100 Continue meanwhile.
+      socket.write(
+        "GET /_burrow/users/slow-1 HTTP/1.1\r\nhost: x\r\n\r\n" +
+          "GET /_burrow/users/after-1 HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 0\r\n\r\n",
+      );
+    });
+    // Two whole answers, in order, nothing in between.
+    const first = reply.indexOf("v:slow-1");
+    expect(reply.startsWith("HTTP/1.1 200 OK")).toBe(true);
+    expect(reply.slice(first + "v:slow-1".length).startsWith("HTTP/1.1 200 OK")).toBe(true);
+    expect(reply).not.toContain("100 Continue");
   });
 
   it("answers malformed HTTP with 400 and keeps serving", async () => {
