@@ -3,8 +3,9 @@
  * its PID if the benchmark exits or is interrupted while it runs, and stopped
  * by PID when done; ports come from the system.
  */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
 
 const HOST = "127.0.0.1";
 
@@ -91,4 +92,61 @@ export function portFromOs(): Promise<number> {
       );
     });
   });
+}
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The CLI as installed (npm run build first). */
+const BUILT_CLI = fileURLToPath(new URL("../dist/cli/index.js", import.meta.url));
+/** What `burrow node` prints once it listens: its id, then the port it bound. */
+const LISTENING = /burrow node (\S+) listening on http:\/\/[^\s]+:(\d+) /;
+
+/** A `burrow node` process of the built CLI, listening. */
+export interface BuiltNode {
+  child: ChildProcess;
+  id: string;
+  port: number;
+  /** The last 64 KiB it printed, for failure messages. */
+  output(): string;
+}
+
+/**
+ * Starts `node dist/cli/index.js node <args>` (the node as installed) and
+ * resolves once it prints its listening line, within `startupTimeoutMs`;
+ * it is killed when this process exits. Build dist/ first.
+ */
+export async function startBuiltNode(args: readonly string[], startupTimeoutMs = 30_000): Promise<BuiltNode> {
+  const child = spawn(process.execPath, [BUILT_CLI, "node", ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const untrack = killOnExit(child);
+  child.once("exit", untrack);
+  let log = "";
+  const listening = new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`node did not start in ${startupTimeoutMs} ms:\n${log}`)),
+      startupTimeoutMs,
+    );
+    const onOutput = (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-65_536);
+      const match = LISTENING.exec(log);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    };
+    child.stdout?.on("data", onOutput);
+    child.stderr?.on("data", onOutput);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${code ?? signal}:\n${log}`));
+    });
+  });
+  try {
+    const [, id, port] = await listening;
+    return { child, id: id as string, port: Number(port), output: () => log };
+  } catch (error) {
+    await stopProcess(child);
+    throw error;
+  }
 }

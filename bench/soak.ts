@@ -20,7 +20,7 @@
  * for that key), so a get may be a hit, a load from the origin, or a
  * forward to the owner, and whatever it answers can be checked.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -31,11 +31,10 @@ import { BurrowClient } from "../client/index.js";
 import { runLoad } from "./load.js";
 import { mulberry32 } from "./prng.js";
 import { type ProcMemory, readProcMemory } from "./proc-memory.js";
-import { killOnExit, stopProcess } from "./processes.js";
+import { type BuiltNode, startBuiltNode, stopProcess } from "./processes.js";
 import { keyString, mib } from "./store-variants.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = fileURLToPath(new URL("../dist/cli/index.js", import.meta.url));
 const NAMESPACE = "soak";
 const NODES = 3;
 /** How many times the cluster's budget the key space's values add up to. */
@@ -46,8 +45,6 @@ const PLATEAU_TOLERANCE = 0.1;
 const GET_SHARE = 0.6;
 const SET_SHARE = 0.3;
 const STARTUP_TIMEOUT_MS = 30_000;
-/** What `burrow node` prints once it listens: its id, then the address it bound. */
-const LISTENING = /burrow node (\S+) listening on http:\/\/[^\s]+:(\d+) /;
 
 interface SoakOptions {
   /** How long operations are started, in seconds. */
@@ -113,50 +110,14 @@ async function startOrigin(valueBytes: number): Promise<{ url: string; close(): 
   };
 }
 
-interface SoakNode {
-  child: ChildProcess;
-  id: string;
-  port: number;
-  output(): string;
-}
+type SoakNode = BuiltNode;
 
 /** Starts `node dist/cli/index.js node` on port 0 and resolves once it prints its listening line. */
 async function startNode(origin: string, maxBytes: number): Promise<SoakNode> {
-  const child = spawn(
-    process.execPath,
-    [CLI, "node", "--port", "0", "--origin", `${NAMESPACE}=${origin}`, "--max-bytes", String(maxBytes)],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  return startBuiltNode(
+    ["--port", "0", "--origin", `${NAMESPACE}=${origin}`, "--max-bytes", String(maxBytes)],
+    STARTUP_TIMEOUT_MS,
   );
-  const untrack = killOnExit(child);
-  child.once("exit", untrack);
-  let log = "";
-  const listening = new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`node did not start in ${STARTUP_TIMEOUT_MS} ms:\n${log}`)),
-      STARTUP_TIMEOUT_MS,
-    );
-    const onOutput = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-65_536);
-      const match = LISTENING.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match);
-      }
-    };
-    child.stdout?.on("data", onOutput);
-    child.stderr?.on("data", onOutput);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`node exited with ${code ?? signal}:\n${log}`));
-    });
-  });
-  try {
-    const [, id, port] = await listening;
-    return { child, id: id as string, port: Number(port), output: () => log };
-  } catch (error) {
-    await stopProcess(child);
-    throw error;
-  }
 }
 
 /** Gives every node the full member list (protected mode: loopback callers may). */

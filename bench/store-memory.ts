@@ -23,13 +23,13 @@
  *   BENCH_STORE_IN_FLIGHT      sets in flight through BurrowClient (default 256)
  *   BENCH_STORE_FILL_SECONDS   bound on each fill, in seconds (default 900)
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BurrowClient } from "../client/index.js";
 import { runLoad } from "./load.js";
 import { fillMemcached, MEMCACHED, memcachedInstalled, startMemcached } from "./memcached-reference.js";
 import { readProcMemory, sampleRss } from "./proc-memory.js";
-import { killOnExit, stopProcess } from "./processes.js";
+import { type BuiltNode, startBuiltNode, stopProcess } from "./processes.js";
 import { envInt, keyString, mib, writeKey } from "./store-variants.js";
 
 const DEFAULT_ENTRIES = 2_600_000;
@@ -45,11 +45,8 @@ const MEMCACHED_MIB = 1024;
 const STARTUP_TIMEOUT_MS = 30_000;
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = fileURLToPath(new URL("../dist/cli/index.js", import.meta.url));
 /** An origin nobody listens on: the benchmark only sets, so the node never loads. */
 const UNUSED_ORIGIN = "http://127.0.0.1:9/{key}";
-/** What `burrow node` prints once it listens: its id, then the address it bound. */
-const LISTENING = /burrow node (\S+) listening on http:\/\/[^\s]+:(\d+) /;
 
 /** The issue's targets for the node at the default entries and budget. */
 const TARGETS = {
@@ -76,51 +73,12 @@ interface MemoryFigures {
 }
 
 /** Starts a node on port 0 and resolves with its process and port once it prints its listening line. */
-async function startNode(): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+async function startNode(): Promise<BuiltNode> {
   execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      "node",
-      "--port",
-      "0",
-      "--origin",
-      `${NAMESPACE}=${UNUSED_ORIGIN}`,
-      "--max-bytes",
-      String(MAX_BYTES),
-    ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  return startBuiltNode(
+    ["--port", "0", "--origin", `${NAMESPACE}=${UNUSED_ORIGIN}`, "--max-bytes", String(MAX_BYTES)],
+    STARTUP_TIMEOUT_MS,
   );
-  const untrack = killOnExit(child);
-  child.once("exit", untrack);
-  let log = "";
-  const listening = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`node did not start in ${STARTUP_TIMEOUT_MS} ms:\n${log}`)),
-      STARTUP_TIMEOUT_MS,
-    );
-    const onOutput = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-8192);
-      const match = LISTENING.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[2]));
-      }
-    };
-    child.stdout?.on("data", onOutput);
-    child.stderr?.on("data", onOutput);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`node exited with ${code ?? signal}:\n${log}`));
-    });
-  });
-  try {
-    return { child, port: await listening, output: () => log };
-  } catch (error) {
-    await stopProcess(child);
-    throw error;
-  }
 }
 
 async function namespaceStats(port: number): Promise<Record<string, number>> {

@@ -19,6 +19,33 @@ export const ADMIN_TOKEN = "fuzz-admin-token";
 /** `tokens`: `--auth-token` and `--admin-token`; `protected`: neither (admin operations from loopback only). */
 export type FuzzMode = "tokens" | "protected";
 
+/** How long one fuzzing pass lasts: property runs (a few connections each) and time, whichever ends first. */
+export interface FuzzBudget {
+  runs: number;
+  timeLimitMs: number;
+}
+
+/**
+ * How long each mode is fuzzed: the tokens cluster is warmed up first (its
+ * code compiled, its pools and caches at their size), then fuzzed long
+ * enough for a leak of a couple of KiB a request to pass the heap bound;
+ * protected mode briefly.
+ */
+export const PLANS: Record<FuzzMode, { warmUp?: FuzzBudget; run: FuzzBudget }> = {
+  tokens: { warmUp: { runs: 1000, timeLimitMs: 6_000 }, run: { runs: 2000, timeLimitMs: 11_000 } },
+  protected: { run: { runs: 300, timeLimitMs: 4_000 } },
+};
+
+/** fast-check's parameters for one pass of `budget`: interrupted at its time limit, which is no failure. */
+export function fuzzParameters(budget: FuzzBudget, seed: number) {
+  return {
+    numRuns: budget.runs,
+    seed,
+    interruptAfterTimeLimit: budget.timeLimitMs,
+    markInterruptAsFailure: false,
+  };
+}
+
 /**
  * Flags of every fuzzed node: a small budget (so writes evict and big
  * values are refused as too large for the namespace) and a short load

@@ -20,9 +20,12 @@ import {
   AUTH_TOKEN,
   assertServing,
   exchange,
+  type FuzzBudget,
   type FuzzCluster,
   type FuzzMode,
+  fuzzParameters,
   internalFaults,
+  PLANS,
   REFUSED_MEMBERS,
   settledHeap,
   startFuzzCluster,
@@ -728,11 +731,6 @@ function connectionsOf(cluster: FuzzCluster): fc.Arbitrary<{ node: number; cases
 }
 
 /** A bound on one fuzzing pass: property runs, and time (the pass ends early, and passes, when it is up). */
-interface FuzzBudget {
-  runs: number;
-  timeLimitMs: number;
-}
-
 /** Runs the property within `budget`; resolves with the number of requests sent. */
 async function fuzz(cluster: FuzzCluster, budget: FuzzBudget, seed: number): Promise<number> {
   let requests = 0;
@@ -745,28 +743,12 @@ async function fuzz(cluster: FuzzCluster, budget: FuzzBudget, seed: number): Pro
         }),
       );
     }),
-    {
-      numRuns: budget.runs,
-      seed,
-      interruptAfterTimeLimit: budget.timeLimitMs,
-      markInterruptAsFailure: false,
-    },
+    fuzzParameters(budget, seed),
   );
   return requests;
 }
 
 // --- the runs ------------------------------------------------------------------------
-
-/**
- * How long each mode is fuzzed, in property runs (a few connections each)
- * and time: the tokens cluster is warmed up first (its code compiled, its
- * pools and caches at their size), then fuzzed long enough for a leak of a
- * couple of KiB a request to pass heapGrowthAllowed; protected mode briefly.
- */
-const PLANS: Record<FuzzMode, { warmUp?: FuzzBudget; run: FuzzBudget }> = {
-  tokens: { warmUp: { runs: 1000, timeLimitMs: 6_000 }, run: { runs: 2000, timeLimitMs: 11_000 } },
-  protected: { run: { runs: 300, timeLimitMs: 4_000 } },
-};
 
 /** The clusters of this file, by mode: the fuzzing runs and the cases after them share them. */
 const clusters = new Map<FuzzMode, FuzzCluster>();

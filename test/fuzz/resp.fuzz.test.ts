@@ -22,9 +22,12 @@ import {
   AUTH_TOKEN,
   assertServing,
   exchange,
+  type FuzzBudget,
   type FuzzCluster,
   type FuzzMode,
+  fuzzParameters,
   internalFaults,
+  PLANS,
   settledHeap,
   startFuzzCluster,
 } from "./fuzz-cluster.js";
@@ -553,11 +556,6 @@ async function runConnection(cluster: FuzzCluster, c: RespConnection): Promise<v
 }
 
 /** A bound on one fuzzing pass: property runs, and time (the pass ends early, and passes, when it is up). */
-interface FuzzBudget {
-  runs: number;
-  timeLimitMs: number;
-}
-
 /** Runs the property within `budget`; resolves with the number of commands and other items sent. */
 async function fuzz(cluster: FuzzCluster, budget: FuzzBudget, seed: number): Promise<number> {
   let sent = 0;
@@ -573,23 +571,12 @@ async function fuzz(cluster: FuzzCluster, budget: FuzzBudget, seed: number): Pro
         );
       },
     ),
-    {
-      numRuns: budget.runs,
-      seed,
-      interruptAfterTimeLimit: budget.timeLimitMs,
-      markInterruptAsFailure: false,
-    },
+    fuzzParameters(budget, seed),
   );
   return sent;
 }
 
 // --- the runs ------------------------------------------------------------------------
-
-/** As in the HTTP fuzzer: the tokens cluster warmed up, then fuzzed long enough for a leak to show; protected mode briefly. */
-const PLANS: Record<FuzzMode, { warmUp?: FuzzBudget; run: FuzzBudget }> = {
-  tokens: { warmUp: { runs: 1000, timeLimitMs: 6_000 }, run: { runs: 2000, timeLimitMs: 11_000 } },
-  protected: { run: { runs: 300, timeLimitMs: 4_000 } },
-};
 
 describe("Redis-protocol fuzzing", () => {
   const clusters = new Map<FuzzMode, FuzzCluster>();
