@@ -14,7 +14,7 @@
  *   curl -i -X PUT localhost:3000/users/42 -d '{"name":"Ada"}'   # write the source, drop the cached copy
  *   curl localhost:3000/stats                   # what the client did
  *
- * Env: PORT (default 3000; 0 picks a free one), BURROW_SERVERS, BURROW_TOKEN.
+ * Env: PORT (default 3000; 0 picks a free one), BURROW_SERVERS, BURROW_AUTH_TOKEN.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -68,7 +68,7 @@ const cache = new BurrowClient(servers, {
   retries: 2,
   // Hot keys stay in this process for 5 s; this service's own writes drop them at once.
   nearCache: { maxBytes: 8 << 20, ttlMs: 5000 },
-  authToken: process.env.BURROW_TOKEN,
+  authToken: process.env.BURROW_AUTH_TOKEN,
 });
 cache.on("nodeDown", (id, state) => console.warn(`cache node ${id} is ${state}`));
 cache.on("nodeUp", (id) => console.warn(`cache node ${id} is back`));

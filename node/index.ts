@@ -13,10 +13,11 @@ import {
 } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { type Duplex, finished } from "node:stream";
+import type { Logger } from "pino";
 import { normalizeAddress, normalizeAddresses } from "../shared/address.js";
 import { deadline } from "../shared/deadline.js";
 import { DnsDiscovery, parseDnsTarget } from "../shared/discovery.js";
-import { BadRequestError } from "../shared/errors.js";
+import { BadRequestError, type BurrowError } from "../shared/errors.js";
 import type { HealthOptions } from "../shared/health.js";
 import { NodeLinks } from "../shared/node-link.js";
 import { HealthProber } from "../shared/prober.js";
@@ -30,8 +31,10 @@ import {
 } from "../shared/tls.js";
 import type { UndiciTransport } from "../shared/transport.js";
 import { assertNamespace } from "../shared/validate.js";
+import { createDashboard, type StatsBody } from "./dashboard.js";
 import { sendError } from "./http.js";
 import { createListener } from "./listener.js";
+import { ClusterEvents, createLogger, type LogLevel } from "./log.js";
 import { Membership } from "./membership.js";
 import { type LoadOutcome, NodeMetrics } from "./metrics.js";
 import { Namespace, type NamespaceOptions, type NamespaceStats } from "./namespace.js";
@@ -53,6 +56,8 @@ const LIST_EXCHANGE_MS = 2000;
 
 export type { NodeTlsOptions } from "../shared/tls.js";
 export { type AdminMode, adminModeOf, isLoopbackAddress } from "./admin.js";
+export type { DashboardSource, StatsBody } from "./dashboard.js";
+export { createLogger, LOG_LEVELS, type LogLevel, type NodeEvent } from "./log.js";
 export type { LoadOutcome, NodeMetrics } from "./metrics.js";
 export type { LoadContext, Loader, NamespaceOptions, NamespaceStats } from "./namespace.js";
 export { type HttpOriginOptions, httpOriginLoader } from "./origin.js";
@@ -206,13 +211,28 @@ export interface NodeOptions {
    * the system's). Each change is applied as an operator's PUT _peers is.
    */
   dns?: { target: string; intervalMs?: number; graceMs?: number; servers?: string[] };
-  /** Receives errors that are the node's own fault (answered as 500). Default: console.error. */
+  /** Receives errors that are the node's own fault (answered as 500). Default: logged at level error. */
   onError?: (err: unknown) => void;
   /**
-   * Receives one line per cluster event: a member list applied, a peer
-   * found on an older list. Default: console.log, prefixed "burrow node: ".
+   * Where the node logs, a pino logger: one JSON line per meaningful event
+   * (`listening`, `peer_up`, `peer_down`, `members_changed`, `load_failed`,
+   * `drain_start`, `drain_end`, ...; the `event` field names it), none per
+   * request. Default: JSON lines on stdout at `logLevel`.
    */
-  log?: (line: string) => void;
+  logger?: Logger;
+  /**
+   * Least level logged by the default logger: `trace`, `debug`, `info`,
+   * `warn`, `error`, `fatal` or `silent`. Ignored with `logger`.
+   * @default "info"
+   */
+  logLevel?: LogLevel;
+  /**
+   * Whether a client sees a loader's own error message in a `load_failed`
+   * answer. With false it gets "the loader failed (see the node's log)"; the
+   * node logs the full message (event `load_failed`) either way.
+   * @default true
+   */
+  exposeLoadErrors?: boolean;
   /** Limits of Redis-protocol connections (see RespLimits for each and its default). */
   resp?: RespLimits;
   /**
@@ -251,8 +271,11 @@ export class BurrowNode {
   private readonly listExchanges = new Map<string, number>();
   /** Told of every member list this node applies (ids, epoch): for logs. */
   private readonly onMembers: ((members: readonly string[], epoch: number) => void) | undefined;
-  /** One line about the cluster (list changes, peers on old lists). */
-  private readonly log: (line: string) => void;
+  /** One line about the cluster (list changes, peers on old lists), at info level. */
+  /** The node's logger (the `logger` option, or JSON lines on stdout). */
+  readonly logger: Logger;
+  /** Cluster events logged and kept for the dashboard. */
+  private readonly events: ClusterEvents;
   private readonly purgeTimeoutMs: number;
   /** Stamps the writes this node accepts (see write-order.ts). */
   private readonly writeClock = new WriteClock();
@@ -321,11 +344,19 @@ export class BurrowNode {
         `peers holds at most ${this.maxMembers} members (maxMembers), got ${options.peers.length}`,
       );
     }
-    const onError = options.onError ?? ((err: unknown) => console.error("burrow node error:", err));
-    this.log = options.log ?? ((line: string) => console.log(`burrow node: ${line}`));
+    this.logger = options.logger ?? createLogger(options.logLevel);
+    const logger = this.logger;
+    const events = new ClusterEvents(logger);
+    this.events = events;
+    const onError =
+      options.onError ??
+      ((err: unknown) => events.logger.error({ event: "internal_error", err }, "internal error"));
     this.onMembers = (members, epoch) =>
-      this.log(
+      events.record(
+        "info",
+        "members_changed",
         `member list epoch ${epoch}: ${members.length} members (${members.slice(0, 8).join(", ")}${members.length > 8 ? ", ..." : ""})`,
+        { epoch, members: members.length },
       );
 
     // Namespaces reach the cluster through these, which follow the member list as it changes.
@@ -364,9 +395,32 @@ export class BurrowNode {
     });
     const onLoad = (ns: string, ms: number, outcome: LoadOutcome) =>
       this.metrics.observeLoad(ns, outcome, ms / 1000);
+    // Every failed load is logged in full here, whatever its answer tells the client.
+    const onLoadError = (ns: string, key: string, err: BurrowError, cause: unknown) =>
+      events.logger.warn(
+        {
+          event: "load_failed",
+          namespace: ns,
+          key: key.length > 200 ? `${key.slice(0, 200)}...` : key,
+          code: err.code,
+          err: cause instanceof Error ? cause : undefined,
+        },
+        `loading ${ns}/${key.slice(0, 200)} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      );
+    const exposeLoadErrors = options.exposeLoadErrors ?? true;
     for (const [name, config] of Object.entries(options.namespaces ?? {})) {
       assertNamespace(name);
-      this.namespaceMap.set(name, new Namespace(name, config, { placement, peers, order, onLoad }));
+      this.namespaceMap.set(
+        name,
+        new Namespace(name, config, {
+          placement,
+          peers,
+          order,
+          onLoad,
+          onLoadError,
+          exposeLoadErrors,
+        }),
+      );
     }
     if (this.configuredSelf) this.join(this.configuredSelf);
 
@@ -387,6 +441,23 @@ export class BurrowNode {
       setPeers: (members) => this.setPeers(members),
       acceptPeers: (members, epoch) => this.acceptPeers(members, epoch),
       metrics: this.metrics,
+      dashboard: createDashboard({
+        self: () => node.id,
+        epoch: () => node.membership?.epoch ?? 0,
+        members: () => {
+          const { membership } = node;
+          if (membership === undefined) return [];
+          const shares = membership.shares();
+          return membership.members.map((id) => ({
+            id,
+            state: id === membership.self ? (node.draining ? "draining" : "up") : membership.state(id),
+            share: shares.get(id) ?? 0,
+          }));
+        },
+        stats: () => node.statsBody(),
+        memberStats: (id) => node.memberStats(id),
+        events: () => events.recent(),
+      }),
     });
     /** Each HTTP connection's latest request's answer, which an answer to malformed input must follow. */
     const lastAnswers = new WeakMap<Duplex, ServerResponse>();
@@ -538,6 +609,15 @@ export class BurrowNode {
           return reject(err);
         }
         this.prober?.start();
+        const self = (this.membership as Membership).self;
+        // Every line names the node: several may share a process and its stdout.
+        this.events.logger = this.logger.child({ node: self });
+        this.events.record(
+          "info",
+          "listening",
+          `burrow node ${self} listening on ${this.options.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${this.listeningPort} (HTTP and Redis protocol); namespaces: ${[...this.namespaceMap.keys()].join(", ")}; members: ${this.members().length}`,
+          { host, port: this.listeningPort, namespaces: [...this.namespaceMap.keys()] },
+        );
         if (this.seeds.length > 0) void this.joinCluster();
         if (this.discovery !== undefined) void this.discover(this.discovery);
         resolve({ port: this.listeningPort, id: (this.membership as Membership).self });
@@ -655,7 +735,9 @@ export class BurrowNode {
           // The cluster's list first, so that this change's epoch comes after it.
           this.acceptPeers(list.members, list.epoch);
           const unreached = await this.changeList([...list.members, membership.self], false);
-          this.log(
+          this.events.record(
+            "info",
+            "joined",
             `joined the cluster through ${seed}${unreached.length > 0 ? ` (${unreached.length} members not reached yet)` : ""}`,
           );
           if (membership.isMember) return;
@@ -677,7 +759,9 @@ export class BurrowNode {
     const membership = this.membership as Membership;
     const rest = membership.members.filter((id) => id !== membership.self);
     const unreached = await this.changeList(rest, true);
-    this.log(
+    this.events.record(
+      unreached.length === rest.length ? "warn" : "info",
+      "left",
       unreached.length === rest.length
         ? "could not leave the cluster: no member took the list without this node"
         : `left the cluster${unreached.length > 0 ? ` (${unreached.length} members not reached)` : ""}`,
@@ -748,7 +832,9 @@ export class BurrowNode {
     if ((this.listExchanges.get(peer) ?? 0) > now) return;
     this.listExchanges.set(peer, now + LIST_EXCHANGE_MS);
     if (epoch < membership.epoch) {
-      this.log(
+      this.events.record(
+        "info",
+        "peer_list_stale",
         `peer ${peer} is on member list epoch ${epoch}, older than ${membership.epoch}: sending it this list`,
       );
       void this.sendList(peer);
@@ -768,17 +854,23 @@ export class BurrowNode {
       const members = named ? [...found] : [...new Set([...found, self])];
       if (this.draining || members.length === 0) return;
       void this.changeList(members.slice(0, this.maxMembers), named).catch((err: unknown) =>
-        this.log(`member list from DNS refused: ${String(err)}`),
+        this.events.record("warn", "dns_list_refused", `member list from DNS refused: ${String(err)}`),
       );
     };
     discovery.on("change", apply);
-    discovery.on("error", (err) => this.log(`DNS lookup of ${discovery.name} failed: ${err.message}`));
+    discovery.on("error", (err) =>
+      this.events.record("warn", "dns_failed", `DNS lookup of ${discovery.name} failed: ${err.message}`),
+    );
     while (!this.draining) {
       try {
         apply(await discovery.start());
         return;
       } catch (err) {
-        this.log(`DNS lookup of ${discovery.name} failed: ${(err as Error).message}; retrying`);
+        this.events.record(
+          "warn",
+          "dns_failed",
+          `DNS lookup of ${discovery.name} failed: ${(err as Error).message}; retrying`,
+        );
         await new Promise((resolve) => setTimeout(resolve, discovery.intervalMs));
       }
     }
@@ -837,6 +929,13 @@ export class BurrowNode {
     // Copies loaded here while a peer was away may be older than what it holds: drop them once it is back.
     membership.health.on("up", (peer: string) => {
       for (const ns of this.namespaceMap.values()) ns.dropHotCopiesOf(peer);
+      this.events.record("info", "peer_up", `peer ${peer} is up`, { peer });
+    });
+    membership.health.on("down", (peer: string, state: string) => {
+      this.events.record("warn", "peer_down", `peer ${peer} is ${state}: its keys are served here`, {
+        peer,
+        state,
+      });
     });
     this.prober = prober;
     this.links = links;
@@ -856,6 +955,8 @@ export class BurrowNode {
   private async drain(): Promise<void> {
     const { options, server, http } = this;
     this.draining = true;
+    const drainStartedAt = performance.now();
+    this.events.record("info", "drain_start", `draining: health says draining, in-flight requests finish`);
     this.discovery?.stop();
     await this.prober?.stop();
     if (options.drainDelayMs) await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs));
@@ -882,6 +983,41 @@ export class BurrowNode {
     http.close(() => {});
     for (const ns of this.namespaceMap.values()) ns.close();
     await Promise.all([this.transport.close(), this.links?.close()]);
+    this.events.record(
+      "info",
+      "drain_end",
+      `drained in ${Math.round(performance.now() - drainStartedAt)} ms; closed`,
+    );
+  }
+
+  /** This node's `_stats` body. */
+  private statsBody(): StatsBody {
+    return {
+      id: this.id,
+      version: this.membership?.version ?? "",
+      uptimeMs: Date.now() - this.startedAt,
+      namespaces: this.stats(),
+    };
+  }
+
+  /** A member's `_stats` body (this node's own without asking), undefined when it did not answer in time. */
+  private async memberStats(id: string): Promise<StatsBody | undefined> {
+    if (id === this.id) return this.statsBody();
+    const limit = deadline(this.options.peerProbeTimeoutMs ?? 1000);
+    try {
+      const res = await this.transport.request(id, {
+        method: "GET",
+        path: "/_burrow/_stats",
+        headers: this.authorization ? { authorization: this.authorization } : undefined,
+        signal: limit.signal,
+      });
+      if (res.status !== 200) return undefined;
+      return JSON.parse(res.body.toString("utf8")) as StatsBody;
+    } catch {
+      return undefined;
+    } finally {
+      limit.clear();
+    }
   }
 }
 

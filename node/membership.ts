@@ -92,6 +92,11 @@ export class Membership {
   }
 
   /** Member ids, sorted. */
+  /** Each member's share of the keys (its part of the ring, 0..1). */
+  shares(): Map<string, number> {
+    return this.ring.shares();
+  }
+
   get members(): readonly string[] {
     return this.ring.members;
   }

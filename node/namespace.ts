@@ -15,6 +15,7 @@ import {
   OwnerUnavailableError,
   PayloadTooLargeError,
   TimeoutError,
+  UnknownNamespaceError,
 } from "../shared/errors.js";
 import { alone, type Lookup, OwnerUnreachableError, type Peers, type Placement } from "./peers.js";
 import { SingleFlight } from "./singleflight.js";
@@ -110,6 +111,8 @@ export interface NamespaceStats {
   loads: number;
   /** Misses that joined a load or forward already in flight instead of starting one. */
   loadsDeduplicated: number;
+  /** Time spent in loader calls that ended (values, absent keys, errors and timeouts), ms. */
+  loadMs: number;
   /** Loader calls that threw. */
   loadErrors: number;
   /** Loader calls that ran past `loadTimeoutMs`. */
@@ -230,6 +233,10 @@ export class Namespace {
   private readonly forwards = new SingleFlight<Lookup>();
   private readonly limit: LimitFunction;
   private readonly onLoad: LoadObserver | undefined;
+  private readonly onLoadError:
+    | ((ns: string, key: string, error: BurrowError, cause: unknown) => void)
+    | undefined;
+  private readonly exposeLoadErrors: boolean;
   private readonly counters: Record<Counter, number> = {
     gets: 0,
     hits: 0,
@@ -238,6 +245,7 @@ export class Namespace {
     loadsDeduplicated: 0,
     loadErrors: 0,
     loadTimeouts: 0,
+    loadMs: 0,
     localLoads: 0,
     forwards: 0,
     forwardErrors: 0,
@@ -257,7 +265,16 @@ export class Namespace {
   constructor(
     name: string,
     options: NamespaceOptions,
-    cluster: { placement: Placement; peers: Peers; order?: OrderOptions; onLoad?: LoadObserver } = alone(),
+    cluster: {
+      placement: Placement;
+      peers: Peers;
+      order?: OrderOptions;
+      onLoad?: LoadObserver;
+      /** Told of each failed or timed-out load with the loader's own error (for the node's log). */
+      onLoadError?: (ns: string, key: string, error: BurrowError, cause: unknown) => void;
+      /** Whether a load_failed answer carries the loader's message (else a generic one). Default true. */
+      exposeLoadErrors?: boolean;
+    } = alone(),
   ) {
     if (typeof options.load !== "function") throw new TypeError(`namespace ${name}: load must be a function`);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
@@ -267,6 +284,8 @@ export class Namespace {
     this.placement = cluster.placement;
     this.peers = cluster.peers;
     this.onLoad = cluster.onLoad;
+    this.onLoadError = cluster.onLoadError;
+    this.exposeLoadErrors = cluster.exposeLoadErrors ?? true;
     this.clock = cluster.order?.clock ?? new WriteClock();
     this.writes = new WriteLog({ windowMs: cluster.order?.windowMs ?? 10_000 });
     this.ttlMs = nonNegative(name, "ttlMs", options.ttlMs ?? 0);
@@ -639,10 +658,22 @@ export class Namespace {
   }
 
   private observeLoad(calledAt: number, outcome: Parameters<LoadObserver>[2]): void {
+    const ms = performance.now() - calledAt;
+    this.counters.loadMs += ms;
     try {
-      this.onLoad?.(this.name, performance.now() - calledAt, outcome);
+      this.onLoad?.(this.name, ms, outcome);
     } catch {
       // A failing observer must not turn a load into an error.
+    }
+  }
+
+  /** Tells onLoadError of a failed load, unless the node is closing (every load then fails alike). */
+  private reportLoadError(key: string, error: BurrowError, cause: unknown): void {
+    if (this.closing.signal.aborted) return;
+    try {
+      this.onLoadError?.(this.name, key, error, cause);
+    } catch {
+      // A failing logger must not change the load's answer.
     }
   }
 
@@ -685,7 +716,7 @@ export class Namespace {
         throw timeout();
       }
       this.counters.loads++;
-      if (this.onLoad !== undefined) calledAt = performance.now();
+      calledAt = performance.now();
       loader = Promise.resolve(this.load(key, { namespace: this.name, signal }));
       // The slot is given back at the deadline even if the loader never settles.
       return await Promise.race([loader, deadline]);
@@ -699,12 +730,25 @@ export class Namespace {
       if (calledAt !== undefined) this.observeLoad(calledAt, timedOut ? "timeout" : "error");
       if (timedOut) {
         this.counters.loadTimeouts++;
-        throw new LoadTimeoutError(`loading ${this.name}/${key} took longer than ${this.loadTimeoutMs} ms`);
+        const error = new LoadTimeoutError(
+          `loading ${this.name}/${key} took longer than ${this.loadTimeoutMs} ms`,
+        );
+        this.reportLoadError(key, error, err);
+        throw error;
       }
       this.counters.loadErrors++;
-      if (err instanceof BurrowError) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      throw new LoadFailedError(message || "the loader failed", { cause: err });
+      const error =
+        err instanceof BurrowError
+          ? err
+          : new LoadFailedError(
+              this.exposeLoadErrors
+                ? message || "the loader failed"
+                : "the loader failed (see the node's log)",
+              { cause: err },
+            );
+      this.reportLoadError(key, error, err);
+      throw error;
     } finally {
       clearTimeout(timer);
       this.closing.signal.removeEventListener("abort", onClose);
@@ -734,6 +778,21 @@ export function toBytes(value: unknown): Uint8Array | undefined {
   const json = JSON.stringify(value);
   if (json === undefined) throw new TypeError(`the loader returned a value that is not bytes or JSON`);
   return encoder.encode(json);
+}
+
+/**
+ * The error for a namespace a node does not serve: names the node and the
+ * namespaces it has, and the one meant when only letter case differs.
+ */
+export function unknownNamespace(name: string, node: string, names: Iterable<string>): UnknownNamespaceError {
+  const known = [...names];
+  const near = known.find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+  const hint = near === undefined ? "" : ` (did you mean ${JSON.stringify(near)}? names are case-sensitive)`;
+  const list =
+    known.length === 0 ? "none" : known.slice(0, 20).join(", ") + (known.length > 20 ? ", ..." : "");
+  return new UnknownNamespaceError(
+    `no namespace ${JSON.stringify(name)} on node ${node}${hint}; it has: ${list}`,
+  );
 }
 
 function asBurrowError(err: unknown): BurrowError {

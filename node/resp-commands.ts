@@ -9,23 +9,19 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import {
-  BadRequestError,
-  BurrowError,
-  PayloadTooLargeError,
-  UnknownNamespaceError,
-} from "../shared/errors.js";
+import { BadRequestError, BurrowError, PayloadTooLargeError } from "../shared/errors.js";
 import { type ReplyWriter, RespReplyError } from "../shared/resp.js";
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
 import { type AdminMode, PROTECTED_MODE_MESSAGE } from "./admin.js";
 import type { Membership } from "./membership.js";
-import type {
-  BatchAnswer,
-  Lookup,
-  Namespace,
-  NamespaceStats,
-  RouteOptions,
-  WriteOptions,
+import {
+  type BatchAnswer,
+  type Lookup,
+  type Namespace,
+  type NamespaceStats,
+  type RouteOptions,
+  unknownNamespace,
+  type WriteOptions,
 } from "./namespace.js";
 
 // --- what commands see --------------------------------------------------------
@@ -233,7 +229,7 @@ function namespaceNamed(env: CommandEnv, name: string): Namespace {
   const ns = env.namespaces.get(name);
   if (ns !== undefined) return ns;
   assertNamespace(name);
-  throw new UnknownNamespaceError(`no namespace ${JSON.stringify(name)} on this node`);
+  throw unknownNamespace(name, env.membership.self, env.namespaces.keys());
 }
 
 /** Where `namespace:key` splits (the first colon), or BAD_REQUEST. */

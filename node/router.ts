@@ -17,7 +17,6 @@ import {
   MethodNotAllowedError,
   toBurrowError,
   UnauthorizedError,
-  UnknownNamespaceError,
   UnknownRouteError,
 } from "../shared/errors.js";
 import {
@@ -39,10 +38,11 @@ import {
 } from "../shared/protocol.js";
 import { assertNamespace, keyProblem, MAX_KEY_BYTES } from "../shared/validate.js";
 import { adminModeOf, isLoopbackAddress, PROTECTED_MODE_MESSAGE } from "./admin.js";
+import type { DashboardHandler } from "./dashboard.js";
 import { decodeSegment, readBody, sendError, sendJson } from "./http.js";
 import type { Membership } from "./membership.js";
 import type { NodeMetrics } from "./metrics.js";
-import type { Lookup, Namespace } from "./namespace.js";
+import { type Lookup, type Namespace, unknownNamespace } from "./namespace.js";
 
 /** What the routes need from the node that wires them. */
 export interface RouterContext {
@@ -71,6 +71,8 @@ export interface RouterContext {
   acceptPeers(members: readonly string[], epoch: number): boolean;
   /** When set, `GET /metrics` answers it and every request's time is observed; else /metrics is an unknown route. */
   metrics?: NodeMetrics;
+  /** When set, answers `/_burrow/_ui` and below (the dashboard); else those are unknown routes. */
+  dashboard?: DashboardHandler;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -166,7 +168,7 @@ function outcomeOf(res: ServerResponse): string {
   return res.statusCode < 400 ? "ok" : `http_${res.statusCode}`;
 }
 
-const ROUTE_NAMES = new Set(["_health", "_stats", "_peers", "_batch", "_purge"]);
+const ROUTE_NAMES = new Set(["_health", "_stats", "_peers", "_batch", "_purge", "_ui"]);
 
 /**
  * The route template of a request path, for labels: `metrics`, one of
@@ -215,6 +217,11 @@ async function route(
   if (first === "_health" && segments.length === 1) {
     allow(method, ["GET", "HEAD"]);
     return health(ctx, res);
+  }
+  if (first === "_ui" && ctx.dashboard !== undefined) {
+    allow(method, ["GET", "HEAD"]);
+    // The page and its assets are open (the token is typed into the page); its data is not.
+    return ctx.dashboard(req, res, path.slice(`${BASE_PATH}/_ui`.length), () => void checks.check(req));
   }
   const credential = checks.check(req);
 
@@ -275,7 +282,7 @@ function namespaceOf(ctx: RouterContext, segment: string): Namespace {
   const name = decodeSegment(segment, "namespace");
   assertNamespace(name);
   const ns = ctx.namespaces.get(name);
-  if (!ns) throw new UnknownNamespaceError(`no namespace ${JSON.stringify(name)} on this node`);
+  if (!ns) throw unknownNamespace(name, ctx.membership.self, ctx.namespaces.keys());
   return ns;
 }
 

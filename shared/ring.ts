@@ -143,6 +143,23 @@ export class HashRing {
     return result;
   }
 
+  /**
+   * Each member's share of the hash space (0..1, summing to 1): the arcs
+   * that end at its points, the part of keys it owns.
+   */
+  shares(): Map<string, number> {
+    const result = new Map<string, number>(this.members.map((id) => [id, 0]));
+    const { points, owners } = this;
+    const n = points.length;
+    for (let i = 0; i < n; i++) {
+      // The arc ending at point i starts after the previous point (the last one, for the first).
+      const start = i === 0 ? (points[n - 1] as number) - 2 ** 32 : (points[i - 1] as number);
+      const id = this.members[owners[i] as number] as string;
+      result.set(id, (result.get(id) as number) + ((points[i] as number) - start) / 2 ** 32);
+    }
+    return result;
+  }
+
   /** Index of the first point >= hash, wrapping to 0 past the end. */
   private indexOf(hash: number): number {
     const points = this.points;

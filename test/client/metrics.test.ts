@@ -26,7 +26,7 @@ async function startNode(): Promise<BurrowNode> {
         },
       },
     },
-    log: () => {},
+    logLevel: "silent",
   });
   opened.push(node);
   await node.listen(0);

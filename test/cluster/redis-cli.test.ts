@@ -143,7 +143,10 @@ describe("redis-cli against three nodes", async () => {
     const port = cluster.nodes[0]?.port as number;
     expect(lines(await cli(port, ["GET", "users:fail-1"]))[0]).toMatch(/^LOAD_FAILED .*500/);
     expect(lines(await cli(port, ["GET", "nope:x"]))[0]).toBe(
-      'UNKNOWN_NAMESPACE no namespace "nope" on this node',
+      `UNKNOWN_NAMESPACE no namespace "nope" on node http://127.0.0.1:${port}; it has: users, items`,
+    );
+    expect(lines(await cli(port, ["GET", "Users:x"]))[0]).toBe(
+      `UNKNOWN_NAMESPACE no namespace "Users" on node http://127.0.0.1:${port} (did you mean "users"? names are case-sensitive); it has: users, items`,
     );
     expect(lines(await cli(port, ["GET", "no-colon"]))[0]).toMatch(/^BAD_REQUEST /);
     expect(lines(await cli(port, ["GET", "users:"]))[0]).toMatch(/^BAD_REQUEST /);

@@ -33,7 +33,7 @@ afterEach(async () => {
 });
 
 async function startNode(options: Partial<NodeOptions> = {}): Promise<{ node: BurrowNode; base: string }> {
-  const node = createNode({ namespaces: NAMESPACES, log: () => {}, ...options });
+  const node = createNode({ namespaces: NAMESPACES, logLevel: "silent", ...options });
   opened.push(node);
   const { port } = await node.listen(0);
   return { node, base: `http://127.0.0.1:${port}` };
@@ -223,7 +223,7 @@ describe("GET /metrics", () => {
   });
 
   it("shows each member's state, one label per state", async () => {
-    const cluster = await startNodes(2, () => ({ namespaces: NAMESPACES, log: () => {} }));
+    const cluster = await startNodes(2, () => ({ namespaces: NAMESPACES, logLevel: "silent" }));
     opened.push(cluster);
     const [first, second] = cluster.ids as [string, string];
     const { samples } = await scrape(first);

@@ -255,7 +255,10 @@ describe("Redis commands over Burrow", () => {
       [redis.get(":x"), /^BAD_REQUEST the key must be namespace:key/],
       [redis.get("bad!ns:x"), /^BAD_REQUEST invalid namespace/],
       [redis.get(`users:${"k".repeat(1025)}`), /^BAD_REQUEST the key is longer than 1024 bytes/],
-      [redis.get("nope:x"), /^UNKNOWN_NAMESPACE no namespace "nope" on this node$/],
+      [
+        redis.get("nope:x"),
+        /^UNKNOWN_NAMESPACE no namespace "nope" on node http:\/\/127\.0\.0\.1:\d+; it has: users, /,
+      ],
       [redis.get("users:fails"), /^LOAD_FAILED the row is locked$/],
       [redis.get("stuck:x"), /^LOAD_TIMEOUT loading stuck\/x took longer than 100 ms$/],
       [redis.mget(Array.from({ length: 1001 }, (_, i) => `users:${i}`)), /^BAD_REQUEST at most 1000 keys/],

@@ -253,3 +253,23 @@ describe("movement over 100k keys", () => {
     expect(receivers.size).toBe(n - 1);
   });
 });
+
+describe("HashRing.shares", () => {
+  it("gives each member the part of the keys it owns, summing to 1", () => {
+    const ring = new HashRing(members(5), { virtualNodes: 64 });
+    const shares = ring.shares();
+    expect([...shares.keys()].sort()).toEqual([...ring.members]);
+    expect([...shares.values()].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+    const counted = new Map<string, number>();
+    for (const owner of owners(ring)) counted.set(owner, (counted.get(owner) ?? 0) + 1);
+    for (const [id, share] of shares) {
+      // 64 points each: shares differ visibly, and the keys follow them.
+      expect(Math.abs((counted.get(id) ?? 0) / KEY_COUNT - share)).toBeLessThan(0.01);
+    }
+  });
+
+  it("is 1 for a single member and empty for no member", () => {
+    expect([...new HashRing(["a"]).shares()]).toEqual([["a", 1]]);
+    expect(new HashRing([]).shares().size).toBe(0);
+  });
+});
