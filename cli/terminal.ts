@@ -138,7 +138,7 @@ export function packageVersion(): string {
         name?: string;
         version?: string;
       };
-      if (pkg.name === "burrow" && typeof pkg.version === "string") return pkg.version;
+      if (pkg.name === "burrow-cache" && typeof pkg.version === "string") return pkg.version;
     } catch {
       // No package.json here (or not ours): look one level up.
     }

@@ -1528,7 +1528,7 @@ function packageVersion(): string {
         name?: unknown;
         version?: unknown;
       };
-      if (pkg.name === "burrow" && typeof pkg.version === "string") return pkg.version;
+      if (pkg.name === "burrow-cache" && typeof pkg.version === "string") return pkg.version;
     } catch {
       // Not there from this layout: try the next.
     }

@@ -5,6 +5,7 @@
  * and values, every error code, ordering of pipelined answers, BURROW.MGET
  * polling, auth, and HTTP and RESP on one port.
  */
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis, ReplyError } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -221,6 +222,9 @@ describe("Redis commands over Burrow", () => {
     ]);
     const info = (await redis.info()) as string;
     expect(info).toMatch(/^# Server\r\nburrow_version:\d+\.\d+\.\d+\r\nredis_version:7\.0\.0\r\n/);
+    // The package's own version, found by the package's name.
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    expect(info).toContain(`burrow_version:${version}\r\n`);
     expect(info).toMatch(new RegExp(`\\r\\ntcp_port:${portOf(0)}\\r\\n`));
     expect(info).toMatch(/\r\nconnected_clients:\d+\r\n/);
     expect(info).toContain(`\r\nself:${base}\r\n`);
