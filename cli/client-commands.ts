@@ -21,38 +21,59 @@ const COMMON = `  --servers LIST      nodes, comma-separated (default: $BURROW_S
   --tls-key F         the PEM private key of --tls-cert (default: $BURROW_TLS_KEY)
   -h, --help          this help`;
 
-export const GET_HELP = `Usage: burrow get [--servers host:port,...] <namespace> <key>
+export const GET_HELP = `Usage: burrow get [--servers host:port,...] [--json] <namespace> <key>
 
 Prints the value's bytes to stdout (on a terminal followed by a newline
 if the value lacks one; piped, the bytes are exact). A key that does not
 exist prints "burrow get: no such key" to stderr and exits 1.
 
+  --json              print one JSON line instead: {"namespace", "key",
+                      "found": true, "value", "encoding"}, the value as text
+                      ("encoding": "utf8") or, when it is not UTF-8, base64
+                      ("encoding": "base64"); a key that does not exist prints
+                      {"namespace", "key", "found": false} and exits 1. Errors
+                      stay one line on stderr.
 ${COMMON}
 
 Examples:
   burrow get users 42
-  burrow get --servers 10.0.0.5:5001,10.0.0.6:5001 users 42 > user-42.json`;
+  burrow get --servers 10.0.0.5:5001,10.0.0.6:5001 users 42 > user-42.json
+  burrow get --json users 42 | jq -r .value
+    {"namespace":"users","key":"42","found":true,"value":"{"id":"42"}","encoding":"utf8"}`;
 
-export const SET_HELP = `Usage: burrow set [--servers host:port,...] [--ttl-ms N] <namespace> <key> [value]
+/** What `set --json` and `del --json` print, described once for both helps. */
+const WRITE_JSON_HELP = `  --json              print one JSON line once done: {"ok": true, "namespace",
+                      "key", "purgeFailed": false}; purgeFailed is true when
+                      some other node's copy could not be dropped (it may
+                      serve the old value until it expires). Errors stay one
+                      line on stderr.`;
+
+export const SET_HELP = `Usage: burrow set [--servers host:port,...] [--ttl-ms N] [--json] <namespace> <key> [value]
 
 Stores value (or, without it, everything read from stdin) at the key's owner.
 
   --ttl-ms N          the entry's time to live, in ms (0: until evicted;
                       default: the namespace's TTL)
+${WRITE_JSON_HELP}
 ${COMMON}
 
 Examples:
   burrow set users 42 '{"id":"42","name":"Ada"}'
-  burrow set --ttl-ms 60000 pages home < home.html`;
+  burrow set --ttl-ms 60000 pages home < home.html
+  burrow set --json users 42 Ada
+    {"ok":true,"namespace":"users","key":"42","purgeFailed":false}`;
 
-export const DEL_HELP = `Usage: burrow del [--servers host:port,...] <namespace> <key>
+export const DEL_HELP = `Usage: burrow del [--servers host:port,...] [--json] <namespace> <key>
 
 Removes the key at its owner and every copy of it.
 
+${WRITE_JSON_HELP}
 ${COMMON}
 
 Examples:
-  burrow del users 42`;
+  burrow del users 42
+  burrow del --json users 42
+    {"ok":true,"namespace":"users","key":"42","purgeFailed":false}`;
 
 export const STATS_HELP = `Usage: burrow stats [--servers host:port,...] [--json]
 
@@ -89,8 +110,8 @@ const PROGRESS_HELP = `  --quiet, -q         no progress bar or progress lines
   --progress-ms N     off a terminal, the least time between two progress
                       lines on stderr, in ms (default 2000; 0: every step)`;
 
-const getOptions = flags;
-const setOptions = { ...flags, "ttl-ms": { type: "string" } } as const;
+const getOptions = { ...flags, json: { type: "boolean" } } as const;
+const setOptions = { ...getOptions, "ttl-ms": { type: "string" } } as const;
 const statsOptions = { ...flags, json: { type: "boolean" } } as const;
 const warmOptions = {
   ...flags,
@@ -170,6 +191,11 @@ export async function getCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(GET_HELP);
   const [ns, key] = keyArgs(positionals, "<namespace> <key>");
   const value = await withClient(connect(values), (client) => client.get(ns, key));
+  if (values.json) {
+    console.log(JSON.stringify(getReport(ns, key, value)));
+    if (value === undefined) process.exitCode = 1;
+    return;
+  }
   if (value === undefined) {
     console.error(`burrow get: no such key ${ns}/${key}`);
     process.exitCode = 1;
@@ -180,6 +206,37 @@ export async function getCommand(args: string[]): Promise<void> {
   if (process.stdout.isTTY && value.length > 0 && value[value.length - 1] !== 0x0a) {
     process.stdout.write("\n");
   }
+}
+
+/** What `burrow get --json` prints. */
+export type GetReport =
+  | { namespace: string; key: string; found: true; value: string; encoding: "utf8" | "base64" }
+  | { namespace: string; key: string; found: false };
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A get's result as JSON: the value as text when it is UTF-8, else as base64, so that no byte is lost. */
+export function getReport(namespace: string, key: string, value: Uint8Array | undefined): GetReport {
+  if (value === undefined) return { namespace, key, found: false };
+  try {
+    return { namespace, key, found: true, value: strictUtf8.decode(value), encoding: "utf8" };
+  } catch {
+    return { namespace, key, found: true, value: Buffer.from(value).toString("base64"), encoding: "base64" };
+  }
+}
+
+/** What `burrow set --json` and `burrow del --json` print once the write is done. */
+export interface WriteReport {
+  ok: true;
+  namespace: string;
+  key: string;
+  /** True when some other node's copy could not be dropped (x-burrow-purge-failed): it may serve the old value until it expires. */
+  purgeFailed: boolean;
+}
+
+/** A write's report; `purgeFailures` is the client's count of writes whose purges failed. */
+function writeReport(namespace: string, key: string, purgeFailures: number): WriteReport {
+  return { ok: true, namespace, key, purgeFailed: purgeFailures > 0 };
 }
 
 export async function setCommand(args: string[]): Promise<void> {
@@ -194,7 +251,8 @@ export async function setCommand(args: string[]): Promise<void> {
   const value = text ?? (await readStdin());
   await withClient(client, (c) => c.set(ns, key, value, ttlMs === undefined ? {} : { ttlMs }));
   const failed = client.stats().purgeFailures;
-  if (failed > 0)
+  if (values.json) console.log(JSON.stringify(writeReport(ns, key, failed)));
+  else if (failed > 0)
     console.error("burrow set: stored, but some copies could not be purged (x-burrow-purge-failed)");
 }
 
@@ -207,7 +265,8 @@ export async function delCommand(args: string[]): Promise<void> {
   const [ns, key] = keyArgs(positionals, "<namespace> <key>");
   const client = connect(values);
   await withClient(client, (c) => c.delete(ns, key));
-  if (client.stats().purgeFailures > 0) {
+  if (values.json) console.log(JSON.stringify(writeReport(ns, key, client.stats().purgeFailures)));
+  else if (client.stats().purgeFailures > 0) {
     console.error("burrow del: deleted, but some copies could not be purged (x-burrow-purge-failed)");
   }
 }

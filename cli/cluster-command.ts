@@ -4,26 +4,32 @@ import { parseArgs } from "node:util";
 import { createNode, type NamespaceOptions } from "../node/index.js";
 import { intFlag, parseFlags, UsageError } from "./args.js";
 import { demoLoader } from "./demo-origin.js";
-import { stopOnSignal } from "./node-command.js";
+import { logLevelFlag, stopOnSignal } from "./node-command.js";
 
 export const CLUSTER_HELP = `Usage: burrow cluster [--nodes 3] [--base-port 5001] [--host 127.0.0.1] [--delay-ms 200]
+                      [--log-level info]
 
 Runs a local cluster of --nodes nodes on ports --base-port, --base-port+1, ...
 in one process, with namespaces "users", "items" and "key" (the namespace of
 redis-benchmark's keys, key:NNN) loaded from an embedded demo data source
 that takes --delay-ms per load (keys starting with "missing" do not exist).
 Each node serves HTTP and the Redis protocol on its port. Stop it with Ctrl-C.
+The nodes log JSON lines on stdout (each names its node); a short summary
+with the nodes' URLs and commands to try goes to stderr.
 
   --nodes N        how many nodes (default 3)
   --base-port N    port of the first node (default 5001)
   --host H         interface to listen on (default 127.0.0.1)
   --delay-ms N     latency of the demo data source, in ms (default 200)
   --ttl-ms N       TTL of loaded entries, in ms (default 60000)
+  --log-level L    least level the nodes log: trace, debug, info, warn, error,
+                   fatal or silent (default: $BURROW_LOG_LEVEL, else info)
   -h, --help       this help
 
 Examples:
   burrow cluster
-  burrow cluster --nodes 5 --base-port 6001 --delay-ms 50`;
+  burrow cluster --nodes 5 --base-port 6001 --delay-ms 50
+  burrow cluster --log-level warn`;
 
 /** The flags, for parseArgs and for "did you mean" hints. */
 const CLUSTER_OPTIONS = {
@@ -32,6 +38,7 @@ const CLUSTER_OPTIONS = {
   host: { type: "string" },
   "delay-ms": { type: "string" },
   "ttl-ms": { type: "string" },
+  "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -52,6 +59,7 @@ export async function clusterCommand(args: string[]): Promise<void> {
   const host = values.host ?? "127.0.0.1";
   const delayMs = intFlag("delay-ms", values["delay-ms"], 200);
   const ttlMs = intFlag("ttl-ms", values["ttl-ms"], 60_000);
+  const logLevel = logLevelFlag(values["log-level"]);
   const advertised = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
   const peers = Array.from({ length: count }, (_, i) => `http://${advertised}:${basePort + i}`);
   const namespaces = (): Record<string, NamespaceOptions> => ({
@@ -60,27 +68,24 @@ export async function clusterCommand(args: string[]): Promise<void> {
     key: { maxBytes: 16 << 20, ttlMs, load: demoLoader("key", delayMs) },
   });
 
-  const nodes = peers.map((self) => createNode({ self, peers, namespaces: namespaces() }));
+  const nodes = peers.map((self) => createNode({ self, peers, namespaces: namespaces(), logLevel }));
   try {
     await Promise.all(nodes.map((node, i) => node.listen(basePort + i, host)));
   } catch (err) {
     await Promise.all(nodes.map((node) => node.close()));
     throw new UsageError((err as Error).message);
   }
-  console.log(
-    `burrow cluster: ${count} node${count === 1 ? "" : "s"} on an embedded demo data source (${delayMs} ms per load)`,
-  );
-  for (const id of peers) console.log(`  ${id}  (HTTP and the Redis protocol)`);
+  // For the person at the terminal; stdout keeps the nodes' JSON lines alone, one per event.
   const lastPort = basePort + count - 1;
-  console.log(`
-Try (the first call loads in ~${delayMs} ms, the second is a cache hit):
+  console.error(`burrow cluster: ${count} node${count === 1 ? "" : "s"} (HTTP and the Redis protocol), demo data source ${delayMs} ms per load:
+  ${peers.join("  ")}
+Try (the first get loads, the next is a cache hit on any node):
   curl -i ${peers[0]}/_burrow/users/42
-  curl -i ${peers[peers.length - 1]}/_burrow/users/42
   redis-cli -h ${advertised} -p ${lastPort} GET users:42
-  curl ${peers[0]}/_burrow/_stats
-Ctrl-C stops the cluster.`);
+Dashboard: ${peers[0]}/_burrow/_ui
+Ctrl-C stops it.`);
+  // Each node logs its own drain.
   stopOnSignal(async () => {
-    console.log("burrow cluster: draining");
     await Promise.all(nodes.map((node) => node.close()));
-  });
+  }, nodes[0]?.logger);
 }

@@ -1,13 +1,17 @@
 /** `burrow node`: one cache node from flags and an optional config module. */
+import { readFile } from "node:fs/promises";
 import { hostname, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import type { Logger } from "pino";
 import {
   adminModeOf,
   createNode,
   httpOriginLoader,
   isLoopbackAddress,
+  LOG_LEVELS,
+  type LogLevel,
   type NamespaceOptions,
   type NodeOptions,
 } from "../node/index.js";
@@ -28,8 +32,11 @@ export const NODE_HELP = `Usage: burrow node --port 5001 [--host 127.0.0.1] [--s
                    [--origin NS=URL-TEMPLATE]... [--max-bytes N] [--ttl-ms N]
                    [--config burrow.config.js] [--auth-token T] [--admin-token T | --open-admin]
                    [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth]]
+                   [--log-level info] [--hide-load-errors]
 
-Runs one cache node.
+Runs one cache node. It logs JSON lines on stdout, one per event (listening,
+peer up or down, member list changed, failed load, drain start and end); the
+"msg" of the first, "listening", says the node's id and the port it bound.
 
   --port N              port to listen on (default 5001; 0: any free port, printed
                         on start, the node's id then carries it)
@@ -48,7 +55,9 @@ Runs one cache node.
   --origin NS=URL       namespace NS loads from an HTTP origin; {key} and {namespace}
                         are percent-encoded into the URL; 200 is the value, 404 no
                         such key, anything else a load failure. Repeatable.
-  --config FILE         module exporting { namespaces, ...node options }; flags override it
+  --config FILE         module exporting { namespaces, ...node options }; flags override it.
+                        .js/.mjs/.cjs, .json, or .ts/.mts/.cts (those need tsx installed:
+                        npm install -D tsx)
   --max-bytes N         byte budget of every namespace (e.g. 67108864 or 64m;
                         default 64m)
   --ttl-ms N            TTL of loaded entries in ms (default 0: until evicted)
@@ -57,6 +66,13 @@ Runs one cache node.
   --max-connections N   connections open at once; more are closed at once (default 10000)
   --drain-delay-ms N    on SIGINT/SIGTERM, keep answering (health: draining) this
                         long before refusing connections, in ms (default 0)
+  --log-level L         least level logged: trace, debug, info, warn, error, fatal or
+                        silent (default: the config's logLevel, else $BURROW_LOG_LEVEL,
+                        else info); above info the listening line is not logged
+  --hide-load-errors    a failed load answers clients "the loader failed (see the
+                        node's log)" instead of the loader's own message, which may
+                        name internal hosts; the log has it in full (config:
+                        exposeLoadErrors: false)
   --auth-token T        require "authorization: Bearer T" (default: $BURROW_AUTH_TOKEN)
   --auth-token-file F   the same, read from file F, so it is not shown by ps
                         (default: $BURROW_AUTH_TOKEN_FILE)
@@ -84,26 +100,119 @@ SIGINT or SIGTERM drains the node (health says draining, in-flight requests fini
 Examples:
   burrow node --port 5001 --origin users=http://api.internal/users/{key}
   burrow node --port 5001 --peers 10.0.0.5:5001,10.0.0.6:5001 --config burrow.config.js
-  burrow node --port 5001 --join 10.0.0.5:5001 --origin items=http://api/items/{key}`;
+  burrow node --port 5001 --join 10.0.0.5:5001 --origin items=http://api/items/{key}
+  burrow node --port 5001 --config burrow.config.ts --log-level warn --hide-load-errors
+  burrow node --port 0 --config burrow.config.js | jq -r .msg`;
 
 /** The options a `--config` module may export (as `default` or as named exports). */
 export type NodeConfigModule = Partial<NodeOptions>;
 
-export async function loadConfig(file: string): Promise<NodeConfigModule> {
+/** Imports a module as tsx's `tsImport` does: `specifier` (a file URL) relative to `parentUrl`. */
+export type TsImport = (specifier: string, parentUrl: string) => Promise<unknown>;
+
+/** Config files Node cannot import by itself: they go through tsx. */
+const TYPESCRIPT_CONFIG = /\.[cm]?ts$/i;
+
+/**
+ * tsx's `tsImport`, or undefined when tsx cannot be resolved (a package
+ * installed without its dev dependencies). `importTsx` imports
+ * `tsx/esm/api`; tests pass a stand-in. Any other failure to load tsx is
+ * thrown, so that it is not mistaken for tsx being absent.
+ */
+export async function resolveTsImport(
+  importTsx: () => Promise<{ tsImport: TsImport }> = () => import("tsx/esm/api"),
+): Promise<TsImport | undefined> {
+  try {
+    return (await importTsx()).tsImport;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Reads a `--config` file: a JSON file, a JS module, or (through tsx, found
+ * by `resolveTs`) a TypeScript module; the options are its default export,
+ * else its named exports. A file that cannot be read, or whose options have
+ * the wrong shape, is a one-line UsageError.
+ */
+export async function loadConfig(
+  file: string,
+  resolveTs: () => Promise<TsImport | undefined> = resolveTsImport,
+): Promise<NodeConfigModule> {
+  const url = pathToFileURL(resolve(file)).href;
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
+    if (/\.json$/i.test(file)) {
+      // Node imports JSON only with an import attribute; reading it works everywhere.
+      mod = { default: JSON.parse(await readFile(file, "utf8")) as unknown };
+    } else if (TYPESCRIPT_CONFIG.test(file)) {
+      const tsImport = await resolveTs();
+      if (tsImport === undefined) {
+        throw new UsageError(
+          `--config ${file}: TypeScript configs need tsx (npm install -D tsx) or compile it to .js first`,
+        );
+      }
+      mod = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    } else {
+      mod = (await import(url)) as Record<string, unknown>;
+    }
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`cannot load --config ${file}: ${(err as Error).message.split("\n")[0]}`);
   }
-  const config = (mod.default ?? mod) as NodeConfigModule;
+  let exported: unknown = mod.default ?? mod;
+  // A TypeScript file outside an ESM package is compiled as CommonJS: its default export is one level down.
+  if (
+    typeof exported === "object" &&
+    exported !== null &&
+    "__esModule" in exported &&
+    "default" in exported
+  ) {
+    exported = exported.default;
+  }
+  const config = exported as NodeConfigModule;
+  if (typeof config !== "object" || config === null) {
+    throw new UsageError(`--config ${file} must export an object of node options`);
+  }
   if (
     config.namespaces !== undefined &&
     (typeof config.namespaces !== "object" || config.namespaces === null)
   ) {
     throw new UsageError(`--config ${file}: "namespaces" must be an object of namespace options`);
   }
+  if (config.exposeLoadErrors !== undefined && typeof config.exposeLoadErrors !== "boolean") {
+    throw new UsageError(`--config ${file}: "exposeLoadErrors" must be true or false`);
+  }
   return config;
+}
+
+/**
+ * How much a node logs: `--log-level L`, else the config's `logLevel`,
+ * else `$BURROW_LOG_LEVEL`, else `info` (the order the tokens follow).
+ * Any letter case is accepted; anything but one of LOG_LEVELS is a
+ * UsageError that names where it came from and lists the levels.
+ * `configSource` names the config file in that message.
+ */
+export function logLevelFlag(
+  value: string | undefined,
+  fromConfig?: unknown,
+  configSource = "--config",
+): LogLevel {
+  const envLevel = process.env.BURROW_LOG_LEVEL || undefined;
+  const [source, given]: [string, unknown] =
+    value !== undefined
+      ? ["--log-level", value]
+      : fromConfig !== undefined
+        ? [`${configSource}: "logLevel"`, fromConfig]
+        : envLevel !== undefined
+          ? ["$BURROW_LOG_LEVEL", envLevel]
+          : ["--log-level", "info"];
+  const level = LOG_LEVELS.find((name) => typeof given === "string" && name === given.trim().toLowerCase());
+  if (level === undefined) {
+    throw new UsageError(`${source} must be one of ${LOG_LEVELS.join(", ")}; got ${JSON.stringify(given)}`);
+  }
+  return level;
 }
 
 /** Parses `NS=URL-TEMPLATE`. */
@@ -176,6 +285,8 @@ const NODE_OPTIONS = {
   "tls-key": { type: "string" },
   "tls-ca": { type: "string" },
   "tls-client-auth": { type: "boolean" },
+  "log-level": { type: "string" },
+  "hide-load-errors": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -193,6 +304,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
   if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
   const host = values.host ?? "127.0.0.1";
   const config = values.config ? await loadConfig(values.config) : {};
+  const logLevel = logLevelFlag(values["log-level"], config.logLevel, `--config ${values.config}`);
   const tls = nodeTlsFlags(values) ?? config.tls;
 
   let peers: string[] | undefined;
@@ -298,29 +410,30 @@ export async function nodeCommand(args: string[]): Promise<void> {
       adminToken,
       openAdmin,
       tls,
+      logLevel,
+      exposeLoadErrors: values["hide-load-errors"] ? false : config.exposeLoadErrors,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const bound = await node.listen(port, host);
-  // One line with the bound port (which --port 0 leaves to the system), for people and scripts.
-  console.log(
-    `burrow node ${bound.id} listening on ${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${bound.port} (HTTP and Redis protocol); namespaces: ${Object.keys(namespaces).join(", ")}; members: ${node.members().length}`,
-  );
+  // The node logs its own listening line (with the port --port 0 leaves to the system) and its drain.
+  await node.listen(port, host);
   // Reachable from other machines, yet admin operations only from this one: peers elsewhere cannot purge.
   if (adminModeOf({ authToken, adminToken, openAdmin }) === "loopback" && !isLoopbackHost(host)) {
-    console.error(
-      `burrow node: warning: listening on ${host} with no token: admin operations (PUT _peers, purges) are accepted from loopback only; peers on other machines cannot purge: set --admin-token, or --open-admin on a trusted network`,
+    node.logger.warn(
+      { event: "admin_loopback_only", host },
+      `listening on ${host} with no token: admin operations (PUT _peers, purges) are accepted from loopback only; peers on other machines cannot purge: set --admin-token, or --open-admin on a trusted network`,
     );
   }
-  stopOnSignal(async () => {
-    console.log(`burrow node ${bound.id} draining`);
-    await node.close();
-  });
+  stopOnSignal(() => node.close(), node.logger);
 }
 
-/** First SIGINT/SIGTERM runs `stop` and exits 0; a second one exits at once. */
-export function stopOnSignal(stop: () => Promise<void>): void {
+/**
+ * First SIGINT/SIGTERM runs `stop` and exits 0; a second one exits at once.
+ * A failed stop exits 1, logged through `logger` (event `stop_failed`) when
+ * given, else as a line on stderr.
+ */
+export function stopOnSignal(stop: () => Promise<void>, logger?: Logger): void {
   let stopping = false;
   const onSignal = () => {
     if (stopping) process.exit(130);
@@ -328,7 +441,9 @@ export function stopOnSignal(stop: () => Promise<void>): void {
     stop().then(
       () => process.exit(0),
       (err: unknown) => {
-        console.error(`burrow: error while stopping: ${(err as Error).message}`);
+        const message = `error while stopping: ${(err as Error).message}`;
+        if (logger) logger.error({ event: "stop_failed", err }, message);
+        else console.error(`burrow: ${message}`);
         process.exit(1);
       },
     );
