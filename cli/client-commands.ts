@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { BurrowClient, type ClientTlsOptions } from "../client/index.js";
-import { parseAddressList } from "../shared/address.js";
+import { parseServers } from "../shared/address.js";
 import { type PeersBody, STATS_PATH } from "../shared/protocol.js";
 import { probeTransport, tlsConnectOptions } from "../shared/tls.js";
 import { authTokenFlag, clientTlsFlags, intFlag, parseFlags, UsageError, withDefaultScheme } from "./args.js";
@@ -132,7 +132,7 @@ const benchOptions = {
 function servers(value: string | undefined, tls: ClientTlsOptions | undefined): string[] {
   const list = value ?? process.env.BURROW_SERVERS ?? "127.0.0.1:5001";
   try {
-    const addresses = parseAddressList(withDefaultScheme(list, tls !== undefined));
+    const addresses = parseServers(withDefaultScheme(list, tls !== undefined));
     if (addresses.length === 0) throw new Error("no address given");
     return addresses;
   } catch (err) {

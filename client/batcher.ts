@@ -22,6 +22,7 @@ import { AbortedError, BurrowError, UnavailableError } from "../shared/errors.js
 import { type Attempt, AttemptError } from "./failover.js";
 import type { Members, NodeHandle } from "./members.js";
 import type { Requests } from "./requests.js";
+import { inPlainWords } from "./unreachable.js";
 
 /**
  * One caller waiting for one key of a batch. It is its own abort listener
@@ -170,12 +171,19 @@ export class Batcher {
     for (const batch of batches) if (!batch.sent) void this.send(batch);
   }
 
+  /** Why a node these gets chose is out now: the failure that took it out, when one did. */
+  private whyOut(node: NodeHandle): string {
+    const state = this.members.state(node);
+    const failure = state === "down" ? this.members.lastFailure(node) : undefined;
+    return failure === undefined ? `left the ring (${state})` : inPlainWords(failure);
+  }
+
   private async send(batch: PendingBatch): Promise<void> {
     batch.sent = true;
     const { node, namespace, waiters } = batch;
     // The node may have left the ring since these gets chose it: send it nothing.
     if (!this.members.isRoutable(node)) {
-      const error = new AttemptError("unavailable", `left the ring (${this.members.state(node)})`);
+      const error = new AttemptError("unavailable", this.whyOut(node));
       for (const waiter of waiters.values()) settleAll(waiter, undefined, error);
       return;
     }

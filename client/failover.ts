@@ -11,6 +11,11 @@
  * The first attempt runs without p-retry, so a call that succeeds (almost
  * all of them) costs no retry bookkeeping; p-retry takes over from the first
  * failure and owns the backoff and the stop conditions.
+ *
+ * A call that reaches no node fails with one message listing each node
+ * tried (or, when none is up, each node) and why, in plain words:
+ * `no Burrow node could be reached: 127.0.0.1:5999: connection refused
+ * (ECONNREFUSED); 10.0.0.9:5001: timed out after 1000 ms`.
  */
 import pRetry, { AbortError as StopRetrying } from "p-retry";
 import {
@@ -21,11 +26,16 @@ import {
   UnavailableError,
 } from "../shared/errors.js";
 import type { Members, NodeHandle } from "./members.js";
+import { failureEntry, inPlainWords, noNodeReached } from "./unreachable.js";
 
 /** Why an attempt got no answer. */
 export type AttemptFailure = "connection" | "timeout" | "unavailable";
 
-/** An attempt that got no answer from its node: the one error that is retried elsewhere. */
+/**
+ * An attempt that got no answer from its node: the one error that is
+ * retried elsewhere. Its message says why, without the node's address
+ * (`connection refused (ECONNREFUSED)`): failover adds the address.
+ */
 export class AttemptError extends Error {
   override name = "AttemptError";
 
@@ -86,7 +96,7 @@ export class Failover {
    */
   run<T>(attempt: Attempt<T>, namespace: string, key: string, signal: AbortSignal | undefined): Promise<T> {
     const first = this.members.ownerOf(key);
-    if (first === undefined) return Promise.reject(this.noNode(key));
+    if (first === undefined) return Promise.reject(this.noNode());
     return attempt(first, namespace, key, this.members.isDetour(first, key), signal).then(undefined, (err) =>
       this.recover(err, attempt, namespace, key, signal, first),
     );
@@ -106,7 +116,7 @@ export class Failover {
     first: NodeHandle,
   ): Promise<T> {
     if (!(err instanceof AttemptError) || this.options.retries === 0) {
-      return Promise.reject(publicError(err, signal));
+      return Promise.reject(publicError(err, signal, first));
     }
     return this.retry(attempt, namespace, key, signal, first, err);
   }
@@ -120,7 +130,7 @@ export class Failover {
     firstError: AttemptError,
   ): Promise<T> {
     const tried = [first];
-    const failures = [`${first.id}: ${firstError.message}`];
+    const failures = [failureEntry(first.address, firstError.message)];
     let last = firstError;
     try {
       return await pRetry(
@@ -140,7 +150,7 @@ export class Failover {
           } catch (err) {
             if (err instanceof AttemptError) {
               last = err;
-              failures.push(`${node.id}: ${err.message}`);
+              failures.push(failureEntry(node.address, err.message));
             }
             throw err;
           }
@@ -148,34 +158,44 @@ export class Failover {
         { ...this.retryOptions, signal },
       );
     } catch (err) {
-      if (err instanceof AttemptError) throw exhausted(err, key, failures);
+      if (err instanceof AttemptError) throw exhausted(err, failures);
       throw publicError(err, signal);
     }
   }
 
-  private noNode(key: string): BurrowError {
+  /** No node is routable: each node and why it is out (its last failure, in plain words, when known). */
+  private noNode(): BurrowError {
     if (this.options.isClosed()) return new UnavailableError("the client is closed");
     return new UnavailableError(
-      `no Burrow node is up to serve ${JSON.stringify(key)} (nodes: ${this.members.nodes
-        .map((n) => {
-          const why = this.members.lastFailure(n);
-          return `${n.id} ${this.members.state(n)}${why === undefined ? "" : ` (${why})`}`;
-        })
-        .join(", ")})`,
+      noNodeReached(this.members.nodes.map((node) => failureEntry(node.address, this.whyOut(node)))),
     );
+  }
+
+  private whyOut(node: NodeHandle): string {
+    const state = this.members.state(node);
+    // A draining node answered its probe: an older failure no longer says why it is out.
+    if (state === "draining") return "draining";
+    const why = this.members.lastFailure(node);
+    if (why !== undefined) return inPlainWords(why);
+    return state === "down" ? "down" : "no health answer yet";
   }
 }
 
-/** The typed error a caller sees for anything an attempt threw. */
-export function publicError(err: unknown, signal: AbortSignal | undefined): BurrowError {
+/**
+ * The typed error a caller sees for anything an attempt threw. An
+ * AttemptError is named with `node`'s address when the node is given.
+ */
+export function publicError(err: unknown, signal: AbortSignal | undefined, node?: NodeHandle): BurrowError {
   if (signal?.aborted) return new AbortedError(undefined, { cause: signal.reason });
-  if (err instanceof AttemptError) return exhausted(err, undefined, [err.message]);
+  if (err instanceof AttemptError) {
+    return exhausted(err, [node === undefined ? err.message : failureEntry(node.address, err.message)]);
+  }
   return toBurrowError(err);
 }
 
-function exhausted(last: AttemptError, key: string | undefined, failures: string[]): BurrowError {
-  const what = key === undefined ? "" : ` for ${JSON.stringify(key)}`;
-  const message = `no answer${what}: ${failures.join("; ")}`;
+/** The error for a call whose attempts all got no answer: its kind is the last failure's. */
+function exhausted(last: AttemptError, failures: string[]): BurrowError {
+  const message = noNodeReached(failures);
   return last.failure === "timeout"
     ? new TimeoutError(message, { cause: last })
     : new UnavailableError(message, { cause: last });

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { Registry } from "prom-client";
-import { normalizeAddresses, parseAddressList } from "../shared/address.js";
+import { parseServers } from "../shared/address.js";
 import { DnsDiscovery, parseDnsTarget } from "../shared/discovery.js";
 import {
   AbortedError,
@@ -88,21 +88,18 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
   private validNamespace: string | undefined;
 
   /**
-   * @param servers every node, as `host:port` or base URLs (an array, or one
-   *   comma-separated string). The nodes' own ids are learned from their
-   *   health answers, so the spelling need not match theirs.
+   * @param servers every node, as `host:port` or an http(s) URL without a
+   *   path (an array, or one comma-separated string), or one `dns:NAME:PORT`
+   *   target. The nodes' own ids are learned from their health answers, so
+   *   the spelling need not match theirs. An entry of any other shape throws
+   *   a RangeError naming it (see `parseServerAddress` in shared/address.ts).
    */
   constructor(servers: string | readonly string[], options: BurrowClientOptions = {}) {
     super();
     const o = resolveOptions(options);
     const dnsText = typeof servers === "string" ? servers : servers.length === 1 ? servers[0] : undefined;
     const dnsTarget = dnsText === undefined ? undefined : parseDnsTarget(dnsText);
-    const addresses =
-      dnsTarget !== undefined
-        ? []
-        : typeof servers === "string"
-          ? parseAddressList(servers)
-          : normalizeAddresses(servers);
+    const addresses = dnsTarget !== undefined ? [] : parseServers(servers);
     if (addresses.length === 0 && dnsTarget === undefined) {
       throw new TypeError("BurrowClient needs at least one node address");
     }
@@ -192,10 +189,11 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * discovery: nodes not listed leave (requests in flight finish), new ones
    * are probed and join the ring once they answer. With `followMembers`
    * (the default) the nodes' own list is still taken when it changes: pass
-   * `followMembers: false` to keep only what is set here.
+   * `followMembers: false` to keep only what is set here. Entries are
+   * checked as the constructor checks them.
    */
   setServers(servers: string | readonly string[]): void {
-    const addresses = typeof servers === "string" ? parseAddressList(servers) : normalizeAddresses(servers);
+    const addresses = parseServers(servers);
     if (addresses.length === 0) throw new TypeError("setServers needs at least one node address");
     this.members.setAddresses(addresses);
   }

@@ -3,14 +3,15 @@
  * keys (asked again while the node reports them still loading), a write,
  * and the bookkeeping every outcome feeds (per-node counters; health is the
  * links'). A request that gets no answer throws `AttemptError` (failover
- * moves on); an error answer throws the typed error of the shared table
- * (failover stops).
+ * moves on) saying why in plain words; an error answer throws the typed
+ * error of the shared table (failover stops).
  */
 import { type BurrowError, LoadTimeoutError, UnavailableError } from "../shared/errors.js";
 import { NoAnswerError, type NodeLinks, PENDING, type ReadOutcome } from "../shared/node-link.js";
 import type { Lookup } from "../shared/protocol.js";
 import { AttemptError } from "./failover.js";
 import type { Members, NodeHandle } from "./members.js";
+import { codeOf, inPlainWords } from "./unreachable.js";
 
 export interface RequestsOptions {
   links: NodeLinks;
@@ -135,11 +136,27 @@ export class Requests {
     return alive && !this.closed;
   }
 
-  /** What the caller sees of a failed request: answers and aborts as they are, no answer as AttemptError. */
+  /**
+   * What the caller sees of a failed request: answers and aborts as they
+   * are, no answer as AttemptError. Its message says why without the node
+   * (failover puts the address in front): `connection refused
+   * (ECONNREFUSED)`, `timed out after 1000 ms`, `draining`.
+   */
   private noAnswer(node: NodeHandle, err: unknown): unknown {
     if (!(err instanceof NoAnswerError)) return err;
     if (this.closed) return new UnavailableError("the client is closed", { cause: err });
     node.failures++;
-    return new AttemptError(err.failure, err.message, { cause: err });
+    return new AttemptError(err.failure, this.why(node, err), { cause: err });
+  }
+
+  private why(node: NodeHandle, err: NoAnswerError): string {
+    if (err.failure === "timeout") return `timed out after ${this.options.timeoutMs} ms`;
+    if (err.failure === "unavailable") return "draining";
+    const code = codeOf(err.cause);
+    if (code !== undefined) return inPlainWords(code);
+    // No code (a malformed answer): the link's own words, without the address it starts with.
+    return err.message.startsWith(`${node.address} `)
+      ? err.message.slice(node.address.length + 1)
+      : err.message;
   }
 }

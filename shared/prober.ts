@@ -103,7 +103,7 @@ export class HealthProber {
       return body;
     } catch (err) {
       if (limit.expired || isTimeoutError(err))
-        tracker.recordTimeout(member, `no health answer within ${timeoutMs} ms`);
+        tracker.recordTimeout(member, `health check timed out after ${timeoutMs} ms`);
       else tracker.recordConnectionError(member, reasonOf(err));
       return undefined;
     } finally {

@@ -105,7 +105,7 @@ describe("Failover: the first attempt", { timeout: QUICK_TIMEOUT_MS }, () => {
     const err = await rejection(failover(members).run(attempt, "users", "user:1", undefined));
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toBe(
-      `no Burrow node is up to serve "user:1" (nodes: ${A.id} down (ECONNREFUSED), ${B.id} draining)`,
+      "no Burrow node could be reached: a:1: connection refused (ECONNREFUSED); b:2: draining",
     );
     expect(calls).toEqual([]);
   });
@@ -141,7 +141,9 @@ describe("Failover: the first attempt", { timeout: QUICK_TIMEOUT_MS }, () => {
     const f = failover(stubMembers([A, B]), { retries: 0 });
     const err = await rejection(f.run(attempt, "users", "k", undefined));
     expect(err).toBeInstanceOf(TimeoutError);
-    expect((err as Error).message).toBe(`no answer: no answer from ${A.id} in time`);
+    expect((err as Error).message).toBe(
+      `no Burrow node could be reached: a:1: no answer from ${A.id} in time`,
+    );
     expect((err as Error).cause).toBeInstanceOf(AttemptError);
     expect(calls).toHaveLength(1);
   });
@@ -178,7 +180,7 @@ describe("Failover: further attempts", { timeout: QUICK_TIMEOUT_MS }, () => {
     expect(calls.map((c) => c.node)).toEqual([A.id, B.id]);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toBe(
-      `no answer for "k": ${A.id}: refused by ${A.id}; ${B.id}: refused by ${B.id}`,
+      `no Burrow node could be reached: a:1: refused by ${A.id}; b:2: refused by ${B.id}`,
     );
     expect(((err as Error).cause as AttemptError).message).toBe(`refused by ${B.id}`);
     expect(f.retries).toBe(1);
@@ -191,7 +193,7 @@ describe("Failover: further attempts", { timeout: QUICK_TIMEOUT_MS }, () => {
     expect(calls.map((c) => c.node)).toEqual([A.id, B.id]);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as Error).message).toBe(
-      `no answer for "k": ${A.id}: refused by ${A.id}; ${B.id}: no answer from ${B.id} in time`,
+      `no Burrow node could be reached: a:1: refused by ${A.id}; b:2: no answer from ${B.id} in time`,
     );
   });
 
@@ -199,7 +201,9 @@ describe("Failover: further attempts", { timeout: QUICK_TIMEOUT_MS }, () => {
     const { attempt } = scripted({ [A.id]: timedOut(A.id) });
     const err = await rejection(failover(stubMembers([A])).run(attempt, "users", "k", undefined));
     expect(err).toBeInstanceOf(TimeoutError);
-    expect((err as Error).message).toBe(`no answer for "k": ${A.id}: no answer from ${A.id} in time`);
+    expect((err as Error).message).toBe(
+      `no Burrow node could be reached: a:1: no answer from ${A.id} in time`,
+    );
   });
 
   it("stop at an answer that is an error, and pass it on as it is", async () => {
@@ -297,11 +301,11 @@ describe("publicError", { timeout: QUICK_TIMEOUT_MS }, () => {
   it("a lone AttemptError becomes timeout or unavailable by its failure, with its message", () => {
     const timeout = publicError(new AttemptError("timeout", "late"), new AbortController().signal);
     expect(timeout).toBeInstanceOf(TimeoutError);
-    expect(timeout.message).toBe("no answer: late");
+    expect(timeout.message).toBe("no Burrow node could be reached: late");
     for (const failure of ["connection", "unavailable"] as const) {
       const err = publicError(new AttemptError(failure, "gone"), undefined);
       expect(err).toBeInstanceOf(UnavailableError);
-      expect(err.message).toBe("no answer: gone");
+      expect(err.message).toBe("no Burrow node could be reached: gone");
     }
   });
 

@@ -325,7 +325,9 @@ describe("a node with a certificate and key", () => {
     const refused = await rejection<Error>(sdk.get("users", "alice"));
     expect(refused).toBeInstanceOf(UnavailableError);
     // ...and says why.
-    expect(refused.message).toMatch(/down \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_\w+)\)/);
+    expect(refused.message).toMatch(
+      /TLS certificate problem \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_\w+)\)/,
+    );
     // A node serving TLS cannot be named http://.
     expect(() =>
       createNode({

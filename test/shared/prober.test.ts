@@ -54,7 +54,7 @@ describe("HealthProber", () => {
     const { tracker, prober } = setup(behaviour);
     await prober.probeAll();
     expect(tracker.lastFailure("refusing")).toBe("ECONNREFUSED");
-    expect(tracker.lastFailure("hanging")).toBe("no health answer within 50 ms");
+    expect(tracker.lastFailure("hanging")).toBe("health check timed out after 50 ms");
   });
 
   it("feeds probe outcomes into the tracker", async () => {
