@@ -162,6 +162,9 @@ const target = fc.oneof(
       "/_burrow/",
       "/_burrow",
       "/_burrow/_ui",
+      "/_burrow/_ui/app.js",
+      "/_burrow/_ui/api/cluster",
+      "/_burrow/_ui/nope",
       "/metrics",
       "/",
       "*",
@@ -594,7 +597,9 @@ function checkAnswer(cluster: FuzzCluster, c: HttpCase, answer: HttpAnswer): voi
   }
   // A success: the request carried what its route needs.
   const path = c.target.split("?")[0] as string;
-  const open = path === "/_burrow/_health";
+  // The dashboard's page and assets are open (the token is typed into the page); its data is not.
+  const dashboardAsset = path.startsWith("/_burrow/_ui") && !path.startsWith("/_burrow/_ui/api/");
+  const open = path === "/_burrow/_health" || dashboardAsset;
   const admin = (c.method === "PUT" && path === "/_burrow/_peers") || path.startsWith("/_burrow/_purge/");
   const credential = credentialOf(c);
   if (cluster.mode === "tokens" && !open) {
@@ -624,6 +629,11 @@ function checkAnswer(cluster: FuzzCluster, c: HttpCase, answer: HttpAnswer): voi
         throw new Error(`a metrics line that is not a sample: ${line.slice(0, 200)}`);
       }
     }
+  } else if (
+    dashboardAsset &&
+    /^(text\/html|text\/javascript|text\/css); charset=utf-8$|^image\/svg\+xml$/.test(type)
+  ) {
+    if (c.method !== "HEAD" && body.length === 0) throw new Error("a dashboard asset without a body");
   } else {
     throw new Error(`200 with content-type ${type}`);
   }
