@@ -60,7 +60,7 @@ export class Requests {
     const { links, timeoutMs, pollMs, loadWaitMs } = this.options;
     let pending: number[] | undefined;
     const giveUpAt = Date.now() + loadWaitMs;
-    for (;;) {
+    for (let round = 0; ; round++) {
       const roundKeys = pending === undefined ? keys : pending.map((i) => keys[i] as string);
       node.requests++;
       let outcomes: ReadOutcome[];
@@ -70,6 +70,8 @@ export class Requests {
           pollMs,
           timeoutMs,
           signal,
+          // Asked again (pending, or no answer in time): the node counted this read already.
+          again: round > 0,
         });
       } catch (err) {
         // Silence from a node that still answers its probe is a node too busy to answer in

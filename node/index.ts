@@ -403,7 +403,8 @@ export class BurrowNode {
           namespace: ns,
           key: key.length > 200 ? `${key.slice(0, 200)}...` : key,
           code: err.code,
-          err: cause instanceof Error ? cause : undefined,
+          // A timeout's cause is only the deadline's DOMException: the message says it all.
+          err: cause instanceof Error && err.code !== "load_timeout" ? cause : undefined,
         },
         `loading ${ns}/${key.slice(0, 200)} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
       );

@@ -161,6 +161,13 @@ export interface RouteOptions {
    * served here that another node owns is kept as a hot copy.
    */
   here?: boolean;
+  /**
+   * The caller asked for these keys before in the same read (they were
+   * pending, or its request got no answer) and asks again to join the
+   * load: the read is not counted a second time (gets, hits, misses, hot
+   * hits, deduplicated loads stay as they are).
+   */
+  again?: boolean;
 }
 
 export interface WriteOptions {
@@ -353,6 +360,17 @@ export class Namespace {
    * forwarded join that flight.
    */
   readMany(keys: readonly string[], options: RouteOptions = {}): BatchAnswer[] {
+    if (!options.again) return this.readManyCounted(keys, options);
+    // Everything a read counts is counted before readManyCounted returns (no await in it).
+    const { gets, hits, misses, hotHits, loadsDeduplicated } = this.counters;
+    try {
+      return this.readManyCounted(keys, options);
+    } finally {
+      Object.assign(this.counters, { gets, hits, misses, hotHits, loadsDeduplicated });
+    }
+  }
+
+  private readManyCounted(keys: readonly string[], options: RouteOptions): BatchAnswer[] {
     const answers: BatchAnswer[] = new Array(keys.length);
     let byOwner: Map<string, number[]> | undefined;
     const { self } = this.placement;
@@ -738,15 +756,14 @@ export class Namespace {
       }
       this.counters.loadErrors++;
       const message = err instanceof Error ? err.message : String(err);
-      const error =
-        err instanceof BurrowError
+      // A loader's own words (an origin's status, a database's error) stay in the log when hidden;
+      // a Burrow error it throws on purpose (not_found, ...) is passed on as it is.
+      const hide = !this.exposeLoadErrors && (!(err instanceof BurrowError) || err.code === "load_failed");
+      const error = hide
+        ? new LoadFailedError("the loader failed (see the node's log)", { cause: err })
+        : err instanceof BurrowError
           ? err
-          : new LoadFailedError(
-              this.exposeLoadErrors
-                ? message || "the loader failed"
-                : "the loader failed (see the node's log)",
-              { cause: err },
-            );
+          : new LoadFailedError(message || "the loader failed", { cause: err });
       this.reportLoadError(key, error, err);
       throw error;
     } finally {

@@ -102,7 +102,7 @@ export class PeerClient implements Peers {
     try {
       this.assertUp(owner);
       const giveUpAt = Date.now() + forwardWaitMs;
-      while (pending.length > 0) {
+      for (let round = 0; pending.length > 0; round++) {
         if (Date.now() >= giveUpAt) {
           for (const i of pending) {
             settlers[i]?.resolve(
@@ -119,7 +119,8 @@ export class PeerClient implements Peers {
             owner,
             namespace,
             pending.map((i) => keys[i] as string),
-            { route: "here", pollMs: forwardPollMs, timeoutMs: forwardTimeoutMs },
+            // Asked again (pending, or no answer in time): the owner counted this read already.
+            { route: "here", pollMs: forwardPollMs, timeoutMs: forwardTimeoutMs, again: round > 0 },
           );
         } catch (err) {
           // An owner that still answers its probe is busy, not gone: ask it again, joining its loads.

@@ -222,6 +222,8 @@ const COLON = 0x3a;
 const OWNER_ROUTE: RouteOptions = Object.freeze({ here: false });
 const NO_WRITE_OPTIONS: WriteOptions = Object.freeze({});
 const HERE_ROUTE: RouteOptions = Object.freeze({ here: true });
+const OWNER_AGAIN_ROUTE: RouteOptions = Object.freeze({ here: false, again: true });
+const HERE_AGAIN_ROUTE: RouteOptions = Object.freeze({ here: true, again: true });
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The namespace of that name, or BAD_REQUEST (bad name) or UNKNOWN_NAMESPACE. */
@@ -292,12 +294,18 @@ function keyText(arg: Buffer, start: number): string {
 
 const OWNER_BYTES = Buffer.from("owner", "latin1");
 const HERE_BYTES = Buffer.from("here", "latin1");
+const OWNER_AGAIN_BYTES = Buffer.from("owner-again", "latin1");
+const HERE_AGAIN_BYTES = Buffer.from("here-again", "latin1");
 
 function routeOf(arg: Buffer): RouteOptions {
   if (sameBytes(arg, OWNER_BYTES)) return OWNER_ROUTE;
   if (sameBytes(arg, HERE_BYTES)) return HERE_ROUTE;
+  if (sameBytes(arg, HERE_AGAIN_BYTES)) return HERE_AGAIN_ROUTE;
+  if (sameBytes(arg, OWNER_AGAIN_BYTES)) return OWNER_AGAIN_ROUTE;
   const route = arg.toString("latin1");
-  throw new BadRequestError(`the route must be "owner" or "here", got ${JSON.stringify(route.slice(0, 40))}`);
+  throw new BadRequestError(
+    `the route must be "owner" or "here" (or "owner-again", "here-again"), got ${JSON.stringify(route.slice(0, 40))}`,
+  );
 }
 
 /**

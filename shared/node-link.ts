@@ -94,6 +94,13 @@ export interface ReadOptions extends RequestOptions {
    * loading answered as `PENDING`; 0 waits for every key.
    */
   pollMs: number;
+  /**
+   * These keys were asked of this node before in the same read (pending,
+   * or no answer in time): the node joins their loads without counting the
+   * read again (route `owner-again` / `here-again`).
+   * @default false
+   */
+  again?: boolean;
 }
 
 export class NodeLinks {
@@ -119,7 +126,13 @@ export class NodeLinks {
   ): Promise<ReadOutcome[]> {
     const reply = await this.send(
       address,
-      ["BURROW.MGET", namespace, options.pollMs, options.route, ...keys],
+      [
+        "BURROW.MGET",
+        namespace,
+        options.pollMs,
+        options.again ? `${options.route}-again` : options.route,
+        ...keys,
+      ],
       options,
     );
     return this.outcomes(address, reply, keys.length);

@@ -60,6 +60,8 @@ export interface LoggedRequest {
   keys: string[];
   /** `here` when the node is to serve the keys itself (a detour or a forward). */
   route: Route | undefined;
+  /** A read of keys asked before in the same read (route `owner-again` / `here-again`). */
+  again: boolean;
   /** The pollMs of a read. */
   pollMs: number | undefined;
   /** The TTL argument of a BURROW.SET as sent: digits, or `-` for the namespace's. */
@@ -283,6 +285,7 @@ export class FakeNode {
       namespace: undefined,
       keys: [],
       route: undefined,
+      again: false,
       pollMs: undefined,
       ttl: undefined,
       value: undefined,
@@ -298,6 +301,7 @@ export class FakeNode {
       request.namespace = optionalText(args[1]);
       request.pollMs = args[2] === undefined ? undefined : Number(text(args[2]));
       request.route = routeOf(args[3]);
+      request.again = optionalText(args[3])?.endsWith("-again") ?? false;
       request.keys = args.slice(4).map(text);
     } else if (command === "BURROW.SET" || command === "BURROW.DEL") {
       request.kind = "write";
@@ -453,6 +457,7 @@ export class FakeNode {
       namespace: undefined,
       keys: [],
       route: undefined,
+      again: false,
       pollMs: undefined,
       ttl: undefined,
       value: undefined,
@@ -642,7 +647,7 @@ function optionalText(arg: Buffer | undefined): string | undefined {
 }
 
 function routeOf(arg: Buffer | undefined): Route | undefined {
-  const route = optionalText(arg);
+  const route = optionalText(arg)?.replace(/-again$/, "");
   return route === "owner" || route === "here" ? route : undefined;
 }
 

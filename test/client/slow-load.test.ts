@@ -56,6 +56,8 @@ describe("a key its node is still loading", () => {
       expect(ask.pollMs).toBeLessThan(200);
     }
     expect(asks.map((ask) => ask.answer?.[0])).toEqual([...asks.slice(1).map(() => "pending"), "value"]);
+    // Only the first ask counts at the node: the others say they ask again.
+    expect(asks.map((ask) => ask.again)).toEqual([false, ...asks.slice(1).map(() => true)]);
     expect(fake.byId(owner).asksOf(key)).toBe(asks.length);
     expect(client.stats().retries).toBe(0);
     expect(downs).toEqual([]);

@@ -6,10 +6,13 @@
  * is logged in full either way. Also: a node running 1,000 loads at once
  * emits no MaxListenersExceededWarning.
  */
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { type BurrowNode, createNode, type NodeOptions } from "../../node/index.js";
+import { type BurrowNode, createNode, httpOriginLoader, type NodeOptions } from "../../node/index.js";
 import { decodeBatchResponse, encodeBatchRequest } from "../../shared/protocol.js";
 
 interface Line {
@@ -145,6 +148,37 @@ describe("node log", () => {
     expect(JSON.stringify(body)).not.toContain("password");
     const line = await lineWhere(lines, (l) => l.event === "load_failed");
     expect(line.msg).toContain("password expired");
+  });
+
+  it("with exposeLoadErrors: false an HTTP origin's failure is hidden too, and a loader's not_found passes", async () => {
+    const origin = createServer((req, res) => {
+      if (req.url?.includes("gone")) res.writeHead(404).end();
+      else res.writeHead(500).end("database password expired");
+    });
+    origin.listen(0, "127.0.0.1");
+    await once(origin, "listening");
+    try {
+      const { port } = origin.address() as AddressInfo;
+      const { logger, lines } = capture();
+      const { base } = await start({
+        logger,
+        exposeLoadErrors: false,
+        namespaces: { pages: { load: httpOriginLoader(`http://127.0.0.1:${port}/{key}`) } },
+      });
+      const failed = await fetch(`${base}/_burrow/pages/p1`);
+      expect(failed.status).toBe(502);
+      expect(await failed.json()).toEqual({
+        error: "load_failed",
+        message: "the loader failed (see the node's log)",
+      });
+      const line = await lineWhere(lines, (l) => l.event === "load_failed");
+      expect(line.msg).toContain("origin answered HTTP 500 for pages/p1");
+      const absent = await fetch(`${base}/_burrow/pages/gone-1`);
+      expect(absent.status).toBe(404);
+      expect(((await absent.json()) as { error: string }).error).toBe("not_found");
+    } finally {
+      origin.close();
+    }
   });
 
   it("logs a timed-out load with its code", async () => {
