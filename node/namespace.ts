@@ -111,7 +111,9 @@ export interface NamespaceStats {
   loads: number;
   /** Misses that joined a load or forward already in flight instead of starting one. */
   loadsDeduplicated: number;
-  /** Time spent in loader calls that ended (values, absent keys, errors and timeouts), ms. */
+  /** Loader calls that ended (values, absent keys, errors and timeouts): `loadMs` is their time. */
+  loadsEnded: number;
+  /** Time spent in the loader calls that ended, ms. */
   loadMs: number;
   /** Loader calls that threw. */
   loadErrors: number;
@@ -252,6 +254,7 @@ export class Namespace {
     loadsDeduplicated: 0,
     loadErrors: 0,
     loadTimeouts: 0,
+    loadsEnded: 0,
     loadMs: 0,
     localLoads: 0,
     forwards: 0,
@@ -677,6 +680,7 @@ export class Namespace {
 
   private observeLoad(calledAt: number, outcome: Parameters<LoadObserver>[2]): void {
     const ms = performance.now() - calledAt;
+    this.counters.loadsEnded++;
     this.counters.loadMs += ms;
     try {
       this.onLoad?.(this.name, ms, outcome);

@@ -309,7 +309,16 @@ export class NodeLinks {
 export function errorOf(reply: RespErrorReply): BurrowError {
   const code = reply.code.toLowerCase();
   if (isErrorCode(code)) return new ERRORS[code].Class(reply.detail || undefined);
-  if (reply.code === "NOAUTH" || reply.code === "WRONGPASS") return new UnauthorizedError(reply.message);
+  if (reply.code === "NOAUTH") {
+    return new UnauthorizedError(
+      "the node needs an auth token (NOAUTH): give the client authToken (burrow: --auth-token or $BURROW_AUTH_TOKEN)",
+    );
+  }
+  if (reply.code === "WRONGPASS") {
+    return new UnauthorizedError(
+      "the node refused the auth token (WRONGPASS): check the client's authToken (burrow: --auth-token or $BURROW_AUTH_TOKEN)",
+    );
+  }
   if (reply.code === "NOPERM") return new ForbiddenError(reply.detail || undefined);
   return new InternalError(`the node answered: ${reply.message}`);
 }

@@ -24,6 +24,9 @@ import { encodeCommands } from "./resp.js";
 import { isTlsErrorCode } from "./tls.js";
 import { isConnectionError } from "./transport.js";
 
+/** What a node without a token answers to AUTH (as Redis does): the connection needs no AUTH. */
+const NO_PASSWORD_SET = /without any password configured/;
+
 /** A RESP2 reply: bulk and simple strings are Buffers, integers numbers, nil null. */
 export type RespReply = Buffer | number | null | RespErrorReply | RespReply[];
 
@@ -459,7 +462,8 @@ class Connection {
     const command = this.shift();
     if (command.handshake) {
       recycle(this.pool, command);
-      if (reply instanceof RespErrorReply) this.fail(reply);
+      // A node with no token refuses AUTH as Redis does; it needs none, so the connection serves.
+      if (reply instanceof RespErrorReply && !NO_PASSWORD_SET.test(reply.message)) this.fail(reply);
       return;
     }
     if (command.awaited) {

@@ -96,7 +96,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
 
   /** One member's counters summed over its namespaces. */
   function totalsOf(stats) {
-    const t = { gets: 0, hits: 0, lookups: 0, loads: 0, loadMs: 0, items: 0, bytes: 0, memoryBytes: 0, maxBytes: 0 };
+    const t = { gets: 0, hits: 0, lookups: 0, loads: 0, ended: 0, loadMs: 0, items: 0, bytes: 0, memoryBytes: 0, maxBytes: 0 };
     const namespaces = stats && typeof stats.namespaces === "object" && stats.namespaces ? stats.namespaces : {};
     for (const ns of Object.values(namespaces)) addNamespace(t, ns);
     return t;
@@ -107,6 +107,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     t.hits += hits;
     t.lookups += hits + num(ns.misses);
     t.loads += num(ns.loads);
+    t.ended += num(ns.loadsEnded);
     t.loadMs += num(ns.loadMs);
     t.items += num(ns.items);
     t.bytes += num(ns.bytes);
@@ -144,7 +145,8 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
       const gets = now.gets - before.gets;
       // The same answer again, or a member that restarted (its counters began anew).
       if (seconds <= 0 || gets < 0) continue;
-      const loads = now.loads - before.loads;
+      // Loads that ended and the time they took, counted together (loads still running count in neither).
+      const loads = now.ended - before.ended;
       const loadMs = now.loadMs - before.loadMs;
       const timed = loads > 0 && loadMs >= 0;
       point.members.set(member.id, { gets: gets / seconds, latency: timed ? loadMs / loads : null });
@@ -232,7 +234,8 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
       ctx.fillText(s === 0 ? "now" : "−" + s + "s", px, height - 6);
     }
 
-    let drawn = false;
+    /** Points inside the window on the canvas, as a line's vertex or a dot: read by the page's tests. */
+    let pointsDrawn = 0;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left, top - 2, plotW + 2, plotH + 4);
@@ -243,29 +246,49 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
     for (const id of ids) {
       ctx.strokeStyle = colourOf(id);
       ctx.fillStyle = colourOf(id);
-      ctx.beginPath();
-      let last = null;
-      let lastPoint = null;
+      // Runs of points a line may join: each has a value, and its poll came within
+      // GAP_MS of the one before. A poll without a value (no loads that second, no
+      // answer) or a long pause ends a run; one just before the window leads a line in.
+      const runs = [];
+      let run = null;
       for (const point of history) {
         const rates = point.members.get(id);
         const v = rates ? pick(rates) : null;
         if (v === null || point.at < start - GAP_MS) {
-          last = null;
+          run = null;
           continue;
         }
-        if (last !== null && point.at - last <= GAP_MS) ctx.lineTo(x(point.at), y(v));
-        else ctx.moveTo(x(point.at), y(v));
-        last = point.at;
-        lastPoint = [x(point.at), y(v)];
-        drawn = true;
+        if (run === null || point.at - run[run.length - 1].at > GAP_MS) {
+          run = [];
+          runs.push(run);
+        }
+        run.push({ at: point.at, px: x(point.at), py: y(v) });
       }
-      ctx.stroke();
-      if (lastPoint && last !== null && now - last <= GAP_MS) {
+      for (const points of runs) {
+        const shown = points.filter((p) => p.at >= start).length;
+        if (shown === 0) continue;
+        pointsDrawn += shown;
         ctx.beginPath();
-        ctx.arc(lastPoint[0], lastPoint[1], 3, 0, Math.PI * 2);
+        if (points.length === 1) {
+          // A point with no neighbour has no line to be part of: a moveTo alone draws nothing.
+          ctx.arc(points[0].px, points[0].py, 3, 0, Math.PI * 2);
+          ctx.fill();
+          continue;
+        }
+        ctx.moveTo(points[0].px, points[0].py);
+        for (const p of points.slice(1)) ctx.lineTo(p.px, p.py);
+        ctx.stroke();
+      }
+      // The newest value, if it came with the latest poll that had any: a marker where the line ends.
+      const newest = run === null ? undefined : run[run.length - 1];
+      if (newest && now - newest.at <= GAP_MS) {
+        ctx.beginPath();
+        ctx.arc(newest.px, newest.py, 3, 0, Math.PI * 2);
         ctx.fill();
       }
     }
+    canvas.setAttribute("data-points-drawn", String(pointsDrawn));
+    const drawn = pointsDrawn > 0;
     ctx.restore();
     if (!drawn) {
       ctx.fillStyle = cssVar("--faint");
@@ -362,7 +385,7 @@ export const DASHBOARD_SCRIPT = String.raw`"use strict";
       if (!namespaces || typeof namespaces !== "object") continue;
       for (const [name, ns] of Object.entries(namespaces)) {
         if (!byName.has(name)) {
-          byName.set(name, { gets: 0, hits: 0, lookups: 0, loads: 0, loadMs: 0, items: 0, bytes: 0, memoryBytes: 0, maxBytes: 0 });
+          byName.set(name, { gets: 0, hits: 0, lookups: 0, loads: 0, ended: 0, loadMs: 0, items: 0, bytes: 0, memoryBytes: 0, maxBytes: 0 });
         }
         addNamespace(byName.get(name), ns);
       }

@@ -348,6 +348,7 @@ describe("stats", () => {
       loadsDeduplicated: 2,
       loadErrors: 1,
       loadTimeouts: 1,
+      loadsEnded: 4,
       loadMs: expect.any(Number),
       localLoads: 0,
       forwards: 0,

@@ -1,10 +1,11 @@
 /**
  * A real browser for UI tests: Debian's chromium driven by playwright-core
  * (never a downloaded browser build), pages that record every console error
- * and uncaught exception, and a bounded poll of what a page shows.
+ * and uncaught exception, a bounded poll of what a page shows, and a count
+ * of what a canvas actually painted.
  */
 import { existsSync } from "node:fs";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 
 /** Where Debian's chromium package puts the browser. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -87,4 +88,39 @@ export async function textOf(page: Page, testId: string): Promise<string> {
 export function percentOf(text: string): number {
   const match = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
   return match ? Number(match[1]) : Number.NaN;
+}
+
+/** The little of a canvas element that canvasPixelsNear reads (the tests compile without the DOM library). */
+interface CanvasReadback {
+  width: number;
+  height: number;
+  getContext(kind: "2d"): {
+    getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+  } | null;
+}
+
+/**
+ * How many opaque pixels of the canvas at `canvas` are within `tolerance`
+ * (the sum of the red, green and blue differences) of `rgb`, a colour as the
+ * browser writes it ("rgb(37, 99, 235)"). Anti-aliased edges blend into the
+ * background, so a shape counts by its inner pixels.
+ */
+export function canvasPixelsNear(canvas: Locator, rgb: string, tolerance = 24): Promise<number> {
+  return canvas.evaluate(
+    (element, [colour, within]) => {
+      const [r = -1, g = -1, b = -1] = (colour.match(/\d+/g) ?? []).map(Number);
+      const node = element as unknown as CanvasReadback;
+      const ctx = node.getContext("2d");
+      if (ctx === null || node.width === 0 || node.height === 0) return 0;
+      const { data } = ctx.getImageData(0, 0, node.width, node.height);
+      let count = 0;
+      for (let i = 0; i + 3 < data.length; i += 4) {
+        const near =
+          Math.abs((data[i] ?? 0) - r) + Math.abs((data[i + 1] ?? 0) - g) + Math.abs((data[i + 2] ?? 0) - b);
+        if (near <= within && (data[i + 3] ?? 0) > 200) count++;
+      }
+      return count;
+    },
+    [rgb, tolerance] as const,
+  );
 }

@@ -5,6 +5,8 @@
  * browser (Debian's chromium) against a real cluster of three node
  * processes: the page loads without errors, lists the members, shows the
  * hit ratio rising after a warm-up and a killed member going down; against
+ * a node of its own, a lone burst of loads between idle seconds is drawn on
+ * the latency chart (counted by the page and found on the canvas); against
  * a node with an auth token it asks for the token once and then shows data.
  */
 import { mkdir } from "node:fs/promises";
@@ -15,6 +17,7 @@ import { type BurrowNode, createNode } from "../../node/index.js";
 import { startCluster, startNode, type TestCluster, type TestNode } from "../helpers/cluster.js";
 import {
   browserMissing,
+  canvasPixelsNear,
   launchBrowser,
   openWatchedPage,
   percentOf,
@@ -252,6 +255,74 @@ describe.skipIf(missing !== undefined)("dashboard in a browser", () => {
 
     expect(errors).toEqual([]);
     await page.context().close();
+  });
+
+  it("draws a lone burst of loads, with idle seconds either side, on the latency chart", async () => {
+    // A node of its own: no earlier loads, so the burst is the only latency point there is.
+    const node = createNode({
+      namespaces: {
+        users: {
+          maxBytes: 1 << 20,
+          load: async (key: string) => {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            return `value:users:${key}`;
+          },
+        },
+      },
+      logLevel: "silent",
+    });
+    const { port } = await node.listen(0);
+    const { page, errors } = await openWatchedPage(browser);
+    try {
+      await page.goto(`http://127.0.0.1:${port}/_burrow/_ui`);
+      // A gets/s figure needs two polls: from then on every poll adds a point.
+      await pollUntil(
+        "a gets/s figure",
+        () => textOf(page, "gets-rate"),
+        (t) => t !== "—",
+      );
+      // Each poll stamps the status with the node's time (polls are over a second apart).
+      const nextPoll = async () => {
+        const seen = await textOf(page, "status");
+        await pollUntil(
+          "the next poll",
+          () => textOf(page, "status"),
+          (t) => t !== seen && t.startsWith("live"),
+          5000,
+          20,
+        );
+      };
+      // The burst starts just after a poll, so all of it lands between two polls.
+      await nextPoll();
+      await getAll([`127.0.0.1:${port}`], ["burst-1", "burst-2", "burst-3", "burst-4"]);
+      await pollUntil(
+        "the load latency tile",
+        () => textOf(page, "load-latency"),
+        (t) => t.endsWith(" ms"),
+        5000,
+      );
+      // Two idle polls: the burst's point is neither the newest nor joined to a neighbour.
+      await nextPoll();
+      await nextPoll();
+
+      const chart = page.locator('[data-testid="latency-chart"]');
+      expect(Number(await chart.getAttribute("data-points-drawn"))).toBeGreaterThan(0);
+      // And it is on the canvas: pixels in the member's colour (its legend swatch's, set inline).
+      const colour = await page
+        .locator("#latency-legend .swatch")
+        .first()
+        .evaluate(
+          (swatch) => (swatch as unknown as { style: { backgroundColor: string } }).style.backgroundColor,
+        );
+      expect(colour).toMatch(/^rgb\(/);
+      const inColour = await canvasPixelsNear(chart, colour);
+      expect(inColour).toBeGreaterThan(0);
+      await page.screenshot({ path: `${REPORTS}dashboard-burst.png`, fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.context().close();
+      await node.close();
+    }
   });
 
   it("asks for the auth token once, keeps it for the tab and shows the data", async () => {
