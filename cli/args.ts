@@ -35,7 +35,10 @@ function flagErrorMessage(err: Error & { code?: string }, context: FlagContext |
   const named = /'(-{1,2}[^' ]+)/.exec(first)?.[1];
   if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && named !== undefined) {
     const flag = named.replace(/=.*$/, "");
-    const guess = context ? closestFlag(flag.replace(/^-+/, ""), Object.keys(context.options)) : undefined;
+    if (context === undefined) return `unknown flag '${flag}'`;
+    // "-x": a single letter is too short to guess from; the list of flags says what there is.
+    if (/^-[^-]$/.test(flag)) return `unknown flag '${flag}'; the flags are ${flagList(context.options)}`;
+    const guess = closestFlag(flag.replace(/^-+/, ""), Object.keys(context.options));
     return `unknown flag '${flag}'${guess === undefined ? "" : `; did you mean --${guess}?`}`;
   }
   if (first.endsWith("argument is ambiguous.") && named !== undefined && context) {
@@ -52,9 +55,18 @@ function flagErrorMessage(err: Error & { code?: string }, context: FlagContext |
   return first.replace(/^Unknown option/, "unknown flag");
 }
 
+/** Every flag of a `parseArgs` options object, its short form after it: `--servers, --quiet (-q), --help (-h)`. */
+export function flagList(options: object): string {
+  return Object.entries(options as Record<string, { short?: string }>)
+    .map(([name, option]) => (option.short === undefined ? `--${name}` : `--${name} (-${option.short})`))
+    .join(", ");
+}
+
 /**
  * The known flag closest to a mistyped one (edit distance at most 2, or one
- * being a prefix of the other), or undefined when none is close.
+ * being a prefix of the other), or undefined when none is close. Swapped
+ * neighbours count as one edit, so `jsno` finds `json` and `verison` finds
+ * `version`.
  */
 export function closestFlag(typed: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
@@ -72,15 +84,26 @@ export function closestFlag(typed: string, known: readonly string[]): string | u
   return bestDistance <= Math.max(1, Math.min(2, Math.floor(typed.length / 3))) ? best : undefined;
 }
 
-/** Levenshtein distance: insertions, deletions and substitutions. */
+/**
+ * Damerau-Levenshtein distance (the optimal string alignment form):
+ * insertions, deletions, substitutions and swaps of two neighbours, the
+ * slips a typing hand makes most.
+ */
 function editDistance(a: string, b: string): number {
+  // Three rows: the swap looks two rows back.
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      let distance = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        distance = Math.min(distance, (beforePrevious[j - 2] as number) + 1);
+      }
+      current[j] = distance;
     }
+    beforePrevious = previous;
     previous = current;
   }
   return previous[b.length] as number;
@@ -132,6 +155,21 @@ export function authTokenFlag(
   values: { "auth-token"?: string; "auth-token-file"?: string },
   fallback?: string,
 ): string | undefined {
+  return authTokenWithSource(values, fallback)?.token;
+}
+
+/** A secret and where it came from, for a person to read: `--auth-token-file /run/token`, `$BURROW_AUTH_TOKEN`. */
+export interface SecretWithSource {
+  token: string;
+  /** The flag (with its file) or environment variable it was read from, or `config` for the fallback. */
+  source: string;
+}
+
+/** `authTokenFlag`, saying where the token came from; undefined without any. */
+export function authTokenWithSource(
+  values: { "auth-token"?: string; "auth-token-file"?: string },
+  fallback?: string,
+): SecretWithSource | undefined {
   return secretFlag(
     "auth-token",
     "BURROW_AUTH_TOKEN",
@@ -156,7 +194,7 @@ export function adminTokenFlag(
     values["admin-token"],
     values["admin-token-file"],
     fallback,
-  );
+  )?.token;
 }
 
 /** A secret from `--<flag>`, `--<flag>-file`, the fallback (a config module's), `$<env>` or `$<env>_FILE`, in that order. */
@@ -166,16 +204,18 @@ function secretFlag(
   value: string | undefined,
   file: string | undefined,
   fallback: string | undefined,
-): string | undefined {
+): SecretWithSource | undefined {
   if (value !== undefined && file !== undefined) {
     throw new UsageError(`give --${flag} or --${flag}-file, not both`);
   }
-  if (value !== undefined) return value;
-  if (file !== undefined) return tokenFromFile(`--${flag}-file`, file);
-  if (fallback !== undefined) return fallback;
-  if (process.env[env]) return process.env[env];
+  if (value !== undefined) return { token: value, source: `--${flag}` };
+  if (file !== undefined)
+    return { token: tokenFromFile(`--${flag}-file`, file), source: `--${flag}-file ${file}` };
+  if (fallback !== undefined) return { token: fallback, source: "config" };
+  const fromEnv = process.env[env];
+  if (fromEnv) return { token: fromEnv, source: `$${env}` };
   const envFile = process.env[`${env}_FILE`];
-  return envFile ? tokenFromFile(`$${env}_FILE`, envFile) : undefined;
+  return envFile ? { token: tokenFromFile(`$${env}_FILE`, envFile), source: `$${env}_FILE` } : undefined;
 }
 
 function tokenFromFile(source: string, path: string): string {

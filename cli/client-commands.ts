@@ -2,9 +2,11 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { BurrowClient, type ClientTlsOptions } from "../client/index.js";
+import { codeOf, inPlainWords, shownAddress } from "../client/unreachable.js";
 import { parseServers } from "../shared/address.js";
 import { type PeersBody, STATS_PATH } from "../shared/protocol.js";
 import { probeTransport, tlsConnectOptions } from "../shared/tls.js";
+import { assertNamespace, keyProblem } from "../shared/validate.js";
 import { authTokenFlag, clientTlsFlags, intFlag, parseFlags, UsageError, withDefaultScheme } from "./args.js";
 import { formatTable, Progress } from "./terminal.js";
 
@@ -25,7 +27,9 @@ export const GET_HELP = `Usage: burrow get [--servers host:port,...] [--json] <n
 
 Prints the value's bytes to stdout (on a terminal followed by a newline
 if the value lacks one; piped, the bytes are exact). A key that does not
-exist prints "burrow get: no such key" to stderr and exits 1.
+exist prints "burrow get: no such key" to stderr and exits 1, as does a
+failed request; a bad namespace or key (e.g. empty) exits 2 before any
+request is sent.
 
   --json              print one JSON line instead: {"namespace", "key",
                       "found": true, "value", "encoding"}, the value as text
@@ -39,7 +43,7 @@ Examples:
   burrow get users 42
   burrow get --servers 10.0.0.5:5001,10.0.0.6:5001 users 42 > user-42.json
   burrow get --json users 42 | jq -r .value
-    {"namespace":"users","key":"42","found":true,"value":"{"id":"42"}","encoding":"utf8"}`;
+    {"namespace":"users","key":"42","found":true,"value":"{\\"id\\":\\"42\\"}","encoding":"utf8"}`;
 
 /** What `set --json` and `del --json` print, described once for both helps. */
 const WRITE_JSON_HELP = `  --json              print one JSON line once done: {"ok": true, "namespace",
@@ -140,7 +144,8 @@ function servers(value: string | undefined, tls: ClientTlsOptions | undefined): 
   }
 }
 
-function connect(values: {
+/** The connection flags every client command shares. */
+interface ConnectionFlags {
   servers?: string;
   "auth-token"?: string;
   "auth-token-file"?: string;
@@ -148,14 +153,26 @@ function connect(values: {
   "tls-ca"?: string;
   "tls-cert"?: string;
   "tls-key"?: string;
-}): BurrowClient {
+}
+
+/**
+ * Reads the connection flags (a UsageError for a bad one) and returns what
+ * makes the client, which starts talking to the nodes only once called.
+ */
+function connection(values: ConnectionFlags): () => BurrowClient {
   const tls = clientTlsFlags(values);
-  return new BurrowClient(servers(values.servers, tls), {
+  const addresses = servers(values.servers, tls);
+  const options = {
     timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 5000, 1),
     authToken: authTokenFlag(values),
     batching: false,
     tls,
-  });
+  };
+  return () => new BurrowClient(addresses, options);
+}
+
+function connect(values: ConnectionFlags): BurrowClient {
+  return connection(values)();
 }
 
 function keyArgs(
@@ -165,7 +182,23 @@ function keyArgs(
 ): [string, string, string | undefined] {
   const max = allowValue ? 3 : 2;
   if (positionals.length < 2 || positionals.length > max) throw new UsageError(`expected ${usage}`);
-  return [positionals[0] as string, positionals[1] as string, positionals[2]];
+  const [namespace, key] = positionals as [string, string];
+  checkNamespace(namespace);
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new UsageError(problem);
+  return [namespace, key, positionals[2]];
+}
+
+/**
+ * A UsageError (exit 2) for a namespace no node would accept, so that a
+ * typo is told apart from a failed request (exit 1) before any is sent.
+ */
+function checkNamespace(namespace: string): void {
+  try {
+    assertNamespace(namespace);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -306,7 +339,7 @@ export async function statsCommand(args: string[]): Promise<void> {
       return body;
     } catch (err) {
       failed++;
-      console.error(`burrow stats: ${server}: ${(err as Error).message}`);
+      console.error(`burrow stats: ${shownAddress(server)}: ${whyStatsFailed(err, timeoutMs)}`);
       return undefined;
     }
   };
@@ -345,17 +378,36 @@ export async function statsCommand(args: string[]): Promise<void> {
   if (failed > 0 || members === undefined) process.exitCode = 1;
 }
 
+/**
+ * Why a stats request failed, in the words the other commands use:
+ * `connection refused (ECONNREFUSED)`, `timed out after 5000 ms`, or the
+ * node's own message.
+ */
+function whyStatsFailed(err: unknown, timeoutMs: number): string {
+  if ((err as Error).name === "TimeoutError") return `timed out after ${timeoutMs} ms`;
+  const code = codeOf(err);
+  return code === undefined ? (err as Error).message : inPlainWords(code);
+}
+
 export const WARM_HELP = `Usage: burrow warm [--servers host:port,...] [--json] <namespace> [file]
 
 Loads keys into the cache before traffic arrives: one key per line, from
 file or stdin; blank lines are skipped. Keys go out in batches per owner.
 A key that fails to load (e.g. load_timeout) does not stop the run: its
-batch is retried key by key, and the run ends with the counts of keys
-warmed, absent (no such key) and failed. Exits 1 if any key failed.
-Progress goes to stderr: a bar on a terminal, else a line now and then.
+batch is retried key by key, and the run ends with a line such as
+"warm: 302 keys of users: 300 found, 2 do not exist, 0 failed": found
+keys are now cached, keys that do not exist are not in the data source,
+failed ones could not be loaded. Exits 1 if any key failed; a bad namespace
+or a bad key in the list (e.g. longer than 1024 bytes) exits 2 before any
+request is sent. Progress goes to stderr: a bar on a terminal, else a line
+now and then.
 
   --batch N           keys per getMany call (default 1000)
-  --json              print the counts (and failed keys) as JSON
+  --json              print the counts as JSON instead: {"namespace", "keys"
+                      (distinct keys in the list), "found", "absent" (do not
+                      exist), "failed", "failures": [{"key", "error"}],
+                      "warmed"}; "warmed" is the same count as "found", kept
+                      for scripts written before "found" was added
 ${PROGRESS_HELP}
 ${COMMON}
 
@@ -369,7 +421,9 @@ interface WarmReport {
   namespace: string;
   /** Distinct keys in the input. */
   keys: number;
-  /** Keys now cached. */
+  /** Keys the data source has: now cached. */
+  found: number;
+  /** The same count as `found`, under the name it had first (scripts read it). */
   warmed: number;
   /** Keys the data source does not have. */
   absent: number;
@@ -392,20 +446,28 @@ export async function warmCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(WARM_HELP);
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError("expected <namespace> [file]");
   const [ns, file] = positionals as [string, string | undefined];
+  checkNamespace(ns);
   const batch = intFlag("batch", values.batch, 1000, 1);
   const progressMs = intFlag("progress-ms", values["progress-ms"], 2000);
-  const client = connect(values);
+  const newClient = connection(values);
   let text: string;
   try {
     text = file === undefined ? (await readStdin()).toString("utf8") : await readFile(file, "utf8");
   } catch (err) {
-    await client.close();
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  const keys = [...new Set(text.split(/\r?\n/).filter((line) => line !== ""))];
+  const lines = text.split(/\r?\n/);
+  // A key no node accepts is a mistake in the list: say where, before any request.
+  lines.forEach((line, i) => {
+    const problem = line === "" ? undefined : keyProblem(line);
+    if (problem !== undefined) throw new UsageError(`${file ?? "stdin"} line ${i + 1}: ${problem}`);
+  });
+  const keys = [...new Set(lines.filter((line) => line !== ""))];
+  const client = newClient();
   const report: WarmReport = {
     namespace: ns,
     keys: keys.length,
+    found: 0,
     warmed: 0,
     absent: 0,
     failed: 0,
@@ -421,7 +483,7 @@ export async function warmCommand(args: string[]): Promise<void> {
       const slice = keys.slice(i, i + batch);
       try {
         const found = (await client.getMany(ns, slice)).size;
-        report.warmed += found;
+        report.found += found;
         report.absent += slice.length - found;
       } catch {
         // getMany rejects at its first failed key: ask each key alone to learn which failed.
@@ -433,7 +495,7 @@ export async function warmCommand(args: string[]): Promise<void> {
               report.failed++;
               report.failures.push({ key: group[k] as string, error: (result.reason as Error).message });
             } else if (result.value === undefined) report.absent++;
-            else report.warmed++;
+            else report.found++;
           });
         }
       }
@@ -441,6 +503,7 @@ export async function warmCommand(args: string[]): Promise<void> {
     }
   });
   progress.finish();
+  report.warmed = report.found;
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else {
     for (const failure of report.failures.slice(0, FAILURES_SHOWN)) {
@@ -451,12 +514,22 @@ export async function warmCommand(args: string[]): Promise<void> {
         `burrow warm: ... and ${report.failed - FAILURES_SHOWN} more failed keys (--json lists them all)`,
       );
     }
-    const failedPart = report.failed > 0 ? `, ${report.failed} failed` : "";
-    console.log(
-      `warmed ${keys.length} keys of ${ns}: ${report.warmed} found, ${report.absent} do not exist${failedPart}`,
-    );
+    console.log(warmSummary(report));
   }
   if (report.failed > 0) process.exitCode = 1;
+}
+
+/** warm's last line: `warm: 302 keys of users: 300 found, 2 do not exist, 0 failed`. */
+export function warmSummary(report: {
+  namespace: string;
+  keys: number;
+  found: number;
+  absent: number;
+  failed: number;
+}): string {
+  const keys = `${report.keys} ${report.keys === 1 ? "key" : "keys"}`;
+  const absent = `${report.absent} ${report.absent === 1 ? "does" : "do"} not exist`;
+  return `warm: ${keys} of ${report.namespace}: ${report.found} found, ${absent}, ${report.failed} failed`;
 }
 
 export const BENCH_HELP = `Usage: burrow bench [--servers host:port,...] [--requests N] [--concurrency N] [--keys N] [--json] <namespace>
@@ -487,6 +560,7 @@ export async function benchCommand(args: string[]): Promise<void> {
   if (values.help) return void console.log(BENCH_HELP);
   if (positionals.length !== 1) throw new UsageError("expected <namespace>");
   const ns = positionals[0] as string;
+  checkNamespace(ns);
   const requests = intFlag("requests", values.requests, 20_000, 1);
   const concurrency = intFlag("concurrency", values.concurrency, 64, 1);
   const keyCount = intFlag("keys", values.keys, 1000, 1);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `burrow` command: dispatches to a subcommand and turns mistakes into one clear line. */
-import { closestFlag, UsageError } from "./args.js";
+import { closestFlag, flagList, UsageError } from "./args.js";
 import {
   BENCH_HELP,
   benchCommand,
@@ -65,12 +65,28 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const command = commands[name];
-  if (!command) {
-    const guess = closestFlag(name.replace(/^-+/, ""), Object.keys(commands));
-    const hint = guess === undefined ? "" : `did you mean "${guess}"? `;
-    throw new UsageError(`unknown command "${name}"; ${hint}run burrow --help`);
-  }
+  if (!command) throw new UsageError(unknownCommandMessage(name));
   await command.run(rest);
+}
+
+/** burrow's own flags, for "did you mean" hints: the commands' flags come after the command. */
+const TOP_LEVEL_FLAGS = { help: { short: "h" }, version: { short: "V" } } as const;
+
+/** Why `name` is neither a command nor one of burrow's flags, with the nearest of those when one is close. */
+function unknownCommandMessage(name: string): string {
+  if (name.startsWith("-")) {
+    const flag = name.replace(/=.*$/, "");
+    if (/^-[^-]$/.test(flag)) {
+      return `unknown flag '${flag}'; burrow's flags are ${flagList(TOP_LEVEL_FLAGS)}; run burrow --help`;
+    }
+    const guess = closestFlag(flag.replace(/^-+/, ""), Object.keys(TOP_LEVEL_FLAGS));
+    const hint = guess === undefined ? "" : `did you mean --${guess}? `;
+    return `unknown flag '${flag}'; ${hint}run burrow --help`;
+  }
+  // "help" and "version" work as words too.
+  const guess = closestFlag(name, [...Object.keys(commands), "help", "version"]);
+  const hint = guess === undefined ? "" : `did you mean "${guess}"? `;
+  return `unknown command "${name}"; ${hint}run burrow --help`;
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

@@ -429,15 +429,30 @@ export async function nodeCommand(args: string[]): Promise<void> {
 }
 
 /**
- * First SIGINT/SIGTERM runs `stop` and exits 0; a second one exits at once.
- * A failed stop exits 1, logged through `logger` (event `stop_failed`) when
- * given, else as a line on stderr.
+ * A second signal closer than this to the first is the same Ctrl-C again,
+ * not a person asking to force the exit, in ms.
+ */
+export const REPEAT_SIGNAL_GRACE_MS = 1000;
+
+/**
+ * First SIGINT/SIGTERM runs `stop` and exits 0; a second one exits at once
+ * (130). A second one within REPEAT_SIGNAL_GRACE_MS of the first is
+ * ignored: Ctrl-C signals the terminal's whole process group, so a node
+ * under a wrapper that relays signals to its child (`npm start`, `tsx`)
+ * gets the one keypress twice, a few ms apart, and would cut its drain
+ * short; a person pressing Ctrl-C twice to force the exit is slower than
+ * that. A failed stop exits 1, logged through `logger` (event
+ * `stop_failed`) when given, else as a line on stderr.
  */
 export function stopOnSignal(stop: () => Promise<void>, logger?: Logger): void {
-  let stopping = false;
+  let firstSignalAt: number | undefined;
   const onSignal = () => {
-    if (stopping) process.exit(130);
-    stopping = true;
+    const now = performance.now();
+    if (firstSignalAt !== undefined) {
+      if (now - firstSignalAt < REPEAT_SIGNAL_GRACE_MS) return;
+      process.exit(130);
+    }
+    firstSignalAt = now;
     stop().then(
       () => process.exit(0),
       (err: unknown) => {

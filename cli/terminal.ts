@@ -73,14 +73,16 @@ export interface ProgressOptions {
 
 /**
  * Progress of a counted job: on a terminal one bar redrawn in place, else
- * a line such as `warm: 400/1000 keys (40%)` at most every `intervalMs`,
- * and always one at the end.
+ * a line such as `warm: 400/1000 keys (40%)` at most every `intervalMs`;
+ * the final count is always shown, once.
  */
 export class Progress {
   private readonly stream: OutputStream;
   private readonly intervalMs: number;
   private readonly bar: boolean;
   private lastShownAt = Number.NEGATIVE_INFINITY;
+  /** The count last shown, so that `finish` does not show the same final state again. */
+  private lastShownDone: number | undefined;
   private done = 0;
 
   constructor(
@@ -102,14 +104,15 @@ export class Progress {
     this.show();
   }
 
-  /** Shows the final count and, on a terminal, moves past the bar. */
+  /** Shows the final count, unless the last update showed it already, and, on a terminal, moves past the bar. */
   finish(): void {
     if (this.options.quiet) return;
-    this.show();
+    if (this.lastShownDone !== this.done) this.show();
     if (this.bar) this.stream.write("\n");
   }
 
   private show(): void {
+    this.lastShownDone = this.done;
     const percent = this.total === 0 ? 100 : Math.floor((this.done / this.total) * 100);
     const counts = `${this.done}/${this.total} ${this.options.unit} (${percent}%)`;
     if (!this.bar) {

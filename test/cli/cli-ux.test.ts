@@ -148,7 +148,7 @@ describe("burrow warm", () => {
       "a-1\nbad-1\na-2\nslow-1\nmissing-1\n",
     );
     expect(code).toBe(1);
-    expect(stdout.trim()).toBe("warmed 5 keys of items: 2 found, 1 do not exist, 2 failed");
+    expect(stdout.trim()).toBe("warm: 5 keys of items: 2 found, 1 does not exist, 2 failed");
     expect(stderr).toContain('burrow warm: "bad-1": ');
     expect(stderr).toContain('burrow warm: "slow-1": ');
     // The keys after the failed ones were warmed: a get finds them without another load.
@@ -169,7 +169,7 @@ describe("burrow warm", () => {
       failed: number;
       failures: { key: string }[];
     };
-    expect(report).toMatchObject({ namespace: "items", keys: 3, warmed: 1, absent: 1, failed: 1 });
+    expect(report).toMatchObject({ namespace: "items", keys: 3, found: 1, warmed: 1, absent: 1, failed: 1 });
     expect(report.failures.map((f) => f.key)).toEqual(["bad-2"]);
   });
 
@@ -179,7 +179,7 @@ describe("burrow warm", () => {
       "p-1\np-2\np-3\n",
     );
     expect(code).toBe(0);
-    expect(stdout.trim()).toBe("warmed 3 keys of items: 3 found, 0 do not exist");
+    expect(stdout.trim()).toBe("warm: 3 keys of items: 3 found, 0 do not exist, 0 failed");
     const lines = stderr.trim().split("\n");
     expect(lines).toContain("warm: 1/3 keys (33%)");
     expect(lines).toContain("warm: 2/3 keys (66%)");
@@ -200,7 +200,7 @@ describe("burrow warm", () => {
       "items",
       file,
     ]);
-    expect(quiet.stdout.trim()).toBe("warmed 2 keys of items: 2 found, 0 do not exist");
+    expect(quiet.stdout.trim()).toBe("warm: 2 keys of items: 2 found, 0 do not exist, 0 failed");
   });
 });
 
@@ -263,7 +263,7 @@ describe("burrow stats", () => {
     const { code, stdout, stderr } = await burrow(["stats", "--servers", `127.0.0.1:1,${clusterServers[0]}`]);
     expect(code).toBe(1);
     expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toMatch(/^burrow stats: http:\/\/127\.0\.0\.1:1: /);
+    expect(stderr).toMatch(/^burrow stats: 127\.0\.0\.1:1: /);
     expect(stdout).toContain(`http://${clusterServers[1]}`);
   });
 });

@@ -153,7 +153,7 @@ describe("burrow warm and bench", () => {
       "w-1\nw-2\n\nmissing-w\nw-1\n",
     );
     expect(code).toBe(0);
-    expect(stdout.trim()).toBe("warmed 3 keys of items: 2 found, 1 do not exist");
+    expect(stdout.trim()).toBe("warm: 3 keys of items: 2 found, 1 does not exist, 0 failed");
     const before = await burrow(["stats", "--servers", servers, "--json"]);
     const loads = (body: string) =>
       (JSON.parse(body) as { namespaces: Record<string, { loads: number }> }[]).reduce(
