@@ -45,7 +45,9 @@ describe("auth tokens", () => {
     const secured = await node("s3cret");
     const err = await rejection<Error>(client([secured.id], "wrong").getString("users", "1"));
     expect(err).toBeInstanceOf(UnauthorizedError);
-    expect(err.message).toMatch(/^the node refused the auth token \(WRONGPASS\): check the client's authToken/);
+    expect(err.message).toMatch(
+      /^the node refused the auth token \(WRONGPASS\): check the client's authToken/,
+    );
   });
 
   it("reads from a node without a token when the client has one", async () => {
