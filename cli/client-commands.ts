@@ -47,10 +47,10 @@ Examples:
 
 /** What `set --json` and `del --json` print, described once for both helps. */
 const WRITE_JSON_HELP = `  --json              print one JSON line once done: {"ok": true, "namespace",
-                      "key", "purgeFailed": false}; purgeFailed is true when
-                      some other node's copy could not be dropped (it may
-                      serve the old value until it expires). Errors stay one
-                      line on stderr.`;
+                      "key", "purgeFailed": [...]}; purgeFailed names the
+                      nodes whose copy could not be dropped (they may serve
+                      the old value until it expires), empty when every copy
+                      was. Errors stay one line on stderr.`;
 
 export const SET_HELP = `Usage: burrow set [--servers host:port,...] [--ttl-ms N] [--json] <namespace> <key> [value]
 
@@ -65,7 +65,7 @@ Examples:
   burrow set users 42 '{"id":"42","name":"Ada"}'
   burrow set --ttl-ms 60000 pages home < home.html
   burrow set --json users 42 Ada
-    {"ok":true,"namespace":"users","key":"42","purgeFailed":false}`;
+    {"ok":true,"namespace":"users","key":"42","purgeFailed":[]}`;
 
 export const DEL_HELP = `Usage: burrow del [--servers host:port,...] [--json] <namespace> <key>
 
@@ -77,7 +77,7 @@ ${COMMON}
 Examples:
   burrow del users 42
   burrow del --json users 42
-    {"ok":true,"namespace":"users","key":"42","purgeFailed":false}`;
+    {"ok":true,"namespace":"users","key":"42","purgeFailed":[]}`;
 
 export const STATS_HELP = `Usage: burrow stats [--servers host:port,...] [--json]
 
@@ -263,13 +263,16 @@ export interface WriteReport {
   ok: true;
   namespace: string;
   key: string;
-  /** True when some other node's copy could not be dropped (x-burrow-purge-failed): it may serve the old value until it expires. */
-  purgeFailed: boolean;
+  /** Ids of the nodes whose copy could not be dropped (x-burrow-purge-failed): they may serve the old value until it expires. */
+  purgeFailed: string[];
 }
 
-/** A write's report; `purgeFailures` is the client's count of writes whose purges failed. */
-function writeReport(namespace: string, key: string, purgeFailures: number): WriteReport {
-  return { ok: true, namespace, key, purgeFailed: purgeFailures > 0 };
+/** Names the nodes whose copy a write could not purge, on stderr; nothing when every copy was dropped. */
+function warnPurgeFailed(command: string, done: string, purgeFailed: readonly string[]): void {
+  if (purgeFailed.length === 0) return;
+  console.error(
+    `burrow ${command}: ${done}, but the copies at ${purgeFailed.join(", ")} could not be purged (x-burrow-purge-failed): they may serve the old value until it expires`,
+  );
 }
 
 export async function setCommand(args: string[]): Promise<void> {
@@ -282,11 +285,12 @@ export async function setCommand(args: string[]): Promise<void> {
   const ttlMs = values["ttl-ms"] === undefined ? undefined : intFlag("ttl-ms", values["ttl-ms"], 0);
   const client = connect(values);
   const value = text ?? (await readStdin());
-  await withClient(client, (c) => c.set(ns, key, value, ttlMs === undefined ? {} : { ttlMs }));
-  const failed = client.stats().purgeFailures;
-  if (values.json) console.log(JSON.stringify(writeReport(ns, key, failed)));
-  else if (failed > 0)
-    console.error("burrow set: stored, but some copies could not be purged (x-burrow-purge-failed)");
+  const { purgeFailed } = await withClient(client, (c) =>
+    c.set(ns, key, value, ttlMs === undefined ? {} : { ttlMs }),
+  );
+  if (values.json)
+    console.log(JSON.stringify({ ok: true, namespace: ns, key, purgeFailed } satisfies WriteReport));
+  else warnPurgeFailed("set", "stored", purgeFailed);
 }
 
 export async function delCommand(args: string[]): Promise<void> {
@@ -296,12 +300,10 @@ export async function delCommand(args: string[]): Promise<void> {
   );
   if (values.help) return void console.log(DEL_HELP);
   const [ns, key] = keyArgs(positionals, "<namespace> <key>");
-  const client = connect(values);
-  await withClient(client, (c) => c.delete(ns, key));
-  if (values.json) console.log(JSON.stringify(writeReport(ns, key, client.stats().purgeFailures)));
-  else if (client.stats().purgeFailures > 0) {
-    console.error("burrow del: deleted, but some copies could not be purged (x-burrow-purge-failed)");
-  }
+  const { purgeFailed } = await withClient(connect(values), (c) => c.delete(ns, key));
+  if (values.json)
+    console.log(JSON.stringify({ ok: true, namespace: ns, key, purgeFailed } satisfies WriteReport));
+  else warnPurgeFailed("del", "deleted", purgeFailed);
 }
 
 interface NodeStatsBody {

@@ -25,7 +25,13 @@ import { GetCall, ManyCall, type ReadContext } from "./get-call.js";
 import { Members, type NodeHandle } from "./members.js";
 import { registerClientMetrics } from "./metrics.js";
 import { NearCache } from "./near-cache.js";
-import { type BurrowClientOptions, type CallOptions, resolveOptions, type SetOptions } from "./options.js";
+import {
+  type BurrowClientOptions,
+  type CallOptions,
+  resolveOptions,
+  type SetOptions,
+  type WriteResult,
+} from "./options.js";
 import { Requests } from "./requests.js";
 import { type ClientStats, newCallCounters } from "./stats.js";
 
@@ -48,7 +54,13 @@ export {
   UnknownRouteError,
 } from "../shared/errors.js";
 export type { ClientTlsOptions } from "../shared/tls.js";
-export type { BurrowClientOptions, CallOptions, NearCacheOptions, SetOptions } from "./options.js";
+export type {
+  BurrowClientOptions,
+  CallOptions,
+  NearCacheOptions,
+  SetOptions,
+  WriteResult,
+} from "./options.js";
 export type { ClientStats, NodeStats } from "./stats.js";
 
 export interface BurrowClientEvents {
@@ -266,7 +278,12 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
    * other copy. `ttlMs` sets this entry's time to live; 0 keeps it until it
    * is evicted or deleted. The near cache drops the key at once.
    */
-  async set(namespace: string, key: string, value: Uint8Array | string, options?: SetOptions): Promise<void> {
+  async set(
+    namespace: string,
+    key: string,
+    value: Uint8Array | string,
+    options?: SetOptions,
+  ): Promise<WriteResult> {
     const body = typeof value === "string" ? Buffer.from(value, "utf8") : value;
     if (!(body instanceof Uint8Array)) throw new BadRequestError("a value is a Uint8Array or a string");
     const ttlMs = options?.ttlMs;
@@ -274,13 +291,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
       throw new BadRequestError(`ttlMs must be a whole number of ms >= 0, got ${ttlMs}`);
     }
     this.counters.sets++;
-    await this.write(namespace, key, body, ttlMs, options?.signal);
+    return this.write(namespace, key, body, ttlMs, options?.signal);
   }
 
   /** Removes the key at its owner and every copy of it; the near cache drops it at once. */
-  async delete(namespace: string, key: string, options?: CallOptions): Promise<void> {
+  async delete(namespace: string, key: string, options?: CallOptions): Promise<WriteResult> {
     this.counters.deletes++;
-    await this.write(namespace, key, undefined, undefined, options?.signal);
+    return this.write(namespace, key, undefined, undefined, options?.signal);
   }
 
   /**
@@ -469,7 +486,7 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     body: Uint8Array | undefined,
     ttlMs: number | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<WriteResult> {
     try {
       assertNamespace(namespace);
       assertKey(key);
@@ -483,12 +500,13 @@ export class BurrowClient extends EventEmitter<BurrowClientEvents> {
     near?.beginWrite(nearKey);
     try {
       if (!this.members.isReady) await this.whenReady(signal);
-      await this.failover.run(
+      const purgeFailed = await this.failover.run(
         (node, ns, k, detour, s) => this.requests.write(node, ns, k, body, ttlMs, detour, s),
         namespace,
         key,
         signal,
       );
+      return { purgeFailed };
     } catch (err) {
       this.counters.errors++;
       throw err;

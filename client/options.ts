@@ -212,6 +212,16 @@ export interface SetOptions extends CallOptions {
   ttlMs?: number;
 }
 
+/** What a write (`set`, `delete`) reports once the owner applied it. */
+export interface WriteResult {
+  /**
+   * Ids of the nodes whose copy of the key could not be purged (the owner
+   * named them in x-burrow-purge-failed): they may serve the old value
+   * until it expires. Empty when every other copy was dropped.
+   */
+  purgeFailed: string[];
+}
+
 /** The options with every default filled in. */
 export interface ResolvedOptions {
   timeoutMs: number;

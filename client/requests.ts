@@ -111,7 +111,7 @@ export class Requests {
     ttlMs: number | undefined,
     detour: boolean,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<string[]> {
     node.requests++;
     let failed: string[];
     try {
@@ -127,6 +127,7 @@ export class Requests {
       throw this.noAnswer(node, err);
     }
     if (failed.length > 0) this.purgeFailures++;
+    return failed;
   }
 
   /** True when a read that timed out should be asked of the same node again. */

@@ -318,7 +318,7 @@ describe("burrow cluster, and get | set | del --json against it", () => {
     const set = await run(["set", "--servers", servers, "--json", "users", "json-1", "héllo"]);
     expect(set).toEqual({
       code: 0,
-      stdout: `${JSON.stringify({ ok: true, namespace: "users", key: "json-1", purgeFailed: false })}\n`,
+      stdout: `${JSON.stringify({ ok: true, namespace: "users", key: "json-1", purgeFailed: [] })}\n`,
       stderr: "",
     });
     const got = await run(["get", "--servers", servers, "--json", "users", "json-1"]);
@@ -338,7 +338,7 @@ describe("burrow cluster, and get | set | del --json against it", () => {
       ok: true,
       namespace: "users",
       key: "json-1",
-      purgeFailed: false,
+      purgeFailed: [],
     });
     // Deleted: the demo source loads it again.
     const reloaded = JSON.parse(

@@ -110,9 +110,10 @@ describe("writes while a node is frozen", () => {
         )
         .toBe("down");
       for (const key of otherKeys) {
-        await client.set("users", key, `new:${key}`);
+        // The owner names the frozen node as the copy it could not purge.
+        expect(await client.set("users", key, `new:${key}`)).toEqual({ purgeFailed: [frozen.id] });
         expect(await client.getString("users", key)).toBe(`new:${key}`);
-        await client.delete("users", key);
+        expect(await client.delete("users", key)).toEqual({ purgeFailed: [frozen.id] });
       }
       // Every copy the frozen node may hold could not be purged, and the client says so.
       expect(client.stats().purgeFailures).toBe(2 * otherKeys.length);

@@ -149,7 +149,9 @@ const writers: Record<string, Writer> = {
     expect(answer.status, answer.body.toString()).toBe(204);
   },
   RESP: respSet,
-  client: (ns, key, value) => client.set(ns, key, value),
+  client: async (ns, key, value) => {
+    expect(await client.set(ns, key, value)).toEqual({ purgeFailed: [] });
+  },
 };
 const readers: Record<string, (ns: string, key: string) => Promise<Buffer | undefined>> = {
   HTTP: httpValue,
