@@ -40,6 +40,11 @@ function checkAddress(text: string, rules: AddressRules): { url: URL } | { probl
   if (text === "") return { problem: "it is empty" };
   if (/\s/.test(text)) return { problem: "it contains a space" };
   const scheme = SCHEME.exec(text);
+  const slip = scheme === null ? /^(https?):?\/\/?|^(https?):(?!\/)(?=[^:]*:)/i.exec(text) : null;
+  if (slip !== null) {
+    const name = ((slip[1] ?? slip[2]) as string).toLowerCase();
+    return { problem: `the scheme is written "${slip[0]}"; did you mean ${name}://?` };
+  }
   if (scheme === null && /^dns:/i.test(text)) {
     return { problem: "a dns:NAME:PORT target is given on its own, not in a list" };
   }
