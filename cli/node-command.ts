@@ -107,27 +107,50 @@ Examples:
 /** The options a `--config` module may export (as `default` or as named exports). */
 export type NodeConfigModule = Partial<NodeOptions>;
 
-/** Imports a module as tsx's `tsImport` does: `specifier` (a file URL) relative to `parentUrl`. */
+/** Imports a TypeScript module: `specifier` is a file URL (`parentUrl`: where it is imported from). */
 export type TsImport = (specifier: string, parentUrl: string) => Promise<unknown>;
 
 /** Config files Node cannot import by itself: they go through tsx. */
 const TYPESCRIPT_CONFIG = /\.[cm]?ts$/i;
 
+/** tsx's two registrations: TypeScript for `import()` (ESM) and for `require()` (CommonJS). */
+export interface TsxApi {
+  registerEsm(): unknown;
+  registerCjs(): unknown;
+}
+
 /**
- * tsx's `tsImport`, or undefined when tsx cannot be resolved (a package
- * installed without its dev dependencies). `importTsx` imports
- * `tsx/esm/api`; tests pass a stand-in. Any other failure to load tsx is
- * thrown, so that it is not mistaken for tsx being absent.
+ * An importer of TypeScript modules through tsx, or undefined when tsx
+ * cannot be resolved (a package installed without its dev dependencies).
+ * tsx is registered for the whole process on first use, for ESM and
+ * CommonJS alike (a `.ts` file outside an ESM package is CommonJS), so the
+ * config's loaders keep their file names in stack traces (tsx's scoped
+ * `tsImport` shows CommonJS files as long `data:` URLs). `importTsx`
+ * imports tsx's APIs; tests pass a stand-in. Any other failure to load tsx
+ * is thrown, so that it is not mistaken for tsx being absent.
  */
 export async function resolveTsImport(
-  importTsx: () => Promise<{ tsImport: TsImport }> = () => import("tsx/esm/api"),
+  importTsx: () => Promise<TsxApi> = async () => {
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    return { registerEsm: () => esm.register(), registerCjs: () => cjs.register() };
+  },
 ): Promise<TsImport | undefined> {
+  let tsx: TsxApi;
   try {
-    return (await importTsx()).tsImport;
+    tsx = await importTsx();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return undefined;
     throw err;
   }
+  let registered = false;
+  return async (specifier) => {
+    if (!registered) {
+      tsx.registerCjs();
+      tsx.registerEsm();
+      registered = true;
+    }
+    return import(specifier);
+  };
 }
 
 /**

@@ -175,6 +175,10 @@ describe("burrow node's log", () => {
       `burrow node http://127.0.0.1:${node.port} listening on http://127.0.0.1:${node.port} (HTTP and Redis protocol); namespaces: greetings; members: 1`,
     );
     expect(lines[1]?.msg).toContain("db 10.9.8.7 refused the password");
+    // The loader's stack names the config file and line, not a data: URL of compiled code.
+    const stack = (lines[1]?.err as { stack?: string } | undefined)?.stack ?? "";
+    expect(stack).toContain(`${join(dir, "typed.config.ts")}:7:`);
+    expect(stack).not.toContain("data:");
     expect(node.stderr()).toBe("");
   });
 
