@@ -113,7 +113,7 @@ export interface NamespaceStats {
   loadsDeduplicated: number;
   /** Loader calls that ended (values, absent keys, errors and timeouts): `loadMs` is their time. */
   loadsEnded: number;
-  /** Time spent in the loader calls that ended, ms. */
+  /** Time spent in the loader calls that ended, whole ms. */
   loadMs: number;
   /** Loader calls that threw. */
   loadErrors: number;
@@ -600,6 +600,8 @@ export class Namespace {
   stats(): NamespaceStats {
     return {
       ...this.counters,
+      // Whole ms: a sum of fractions reads badly in _stats and INFO.
+      loadMs: Math.round(this.counters.loadMs),
       items: this.store.items,
       bytes: this.store.bytes,
       memoryBytes: this.store.memoryBytes,

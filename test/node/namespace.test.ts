@@ -364,6 +364,9 @@ describe("stats", () => {
       hotBytes: 0,
       hotMemoryBytes: expect.any(Number),
     });
+    // The slow load ran to its 1 s deadline (counted from its call): whole ms.
+    expect(Number.isInteger(ns.stats().loadMs)).toBe(true);
+    expect(ns.stats().loadMs).toBeGreaterThan(500);
     // Two entries take one page and a little index.
     const { memoryBytes } = ns.stats();
     expect(memoryBytes).toBeGreaterThan(10);
