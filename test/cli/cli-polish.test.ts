@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BurrowRun, runBurrow, runBurrowOnTerminal } from "../helpers/burrow-cli.js";
 import { freeConsecutivePorts, freePorts } from "../helpers/cluster.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -30,49 +31,17 @@ let counter: Server;
 let counted = 0;
 let dir: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = BurrowRun;
 
+/** `burrow` without any token from this process's environment (`env` may give one). */
 function burrow(args: string[], stdin = "", env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ["--import", "tsx", "cli/index.ts", ...args], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "", BURROW_AUTH_TOKEN: "", BURROW_AUTH_TOKEN_FILE: "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  child.stdin.end(stdin);
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
+  return runBurrow(args, stdin, { BURROW_AUTH_TOKEN: "", BURROW_AUTH_TOKEN_FILE: "", ...env });
 }
 
 /** `burrow` with the cluster's token in the environment. */
 const withToken = (args: string[], stdin = "") => burrow(args, stdin, { BURROW_AUTH_TOKEN: TOKEN });
 
-const shellQuote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
-
-/** Runs burrow with stdout and stderr on a terminal (script(1)); both come back mixed, as a person sees them. */
-function burrowOnTerminal(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const command = [process.execPath, "--import", "tsx", "cli/index.ts", ...args].map(shellQuote).join(" ");
-  const child = spawn("script", ["-qec", command, "/dev/null"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "", ...env },
-  });
-  let stdout = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr: "" }));
-}
+const burrowOnTerminal = runBurrowOnTerminal;
 
 /** Starts a long-running burrow command; resolves once `ready` is in its output (at most 20 s). */
 async function startBurrow(

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runBurrow, runBurrowOnTerminal } from "../helpers/burrow-cli.js";
 import { freeConsecutivePorts, freePorts } from "../helpers/cluster.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -20,46 +21,8 @@ let nodePort: number;
 let origin: Server;
 let dir: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function burrow(args: string[], stdin?: string, env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ["--import", "tsx", "cli/index.ts", ...args], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "", ...env },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  child.stdin.end(stdin);
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
-}
-
-const shellQuote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
-
-/** Runs burrow with stdout and stderr on a terminal (script(1)); both come back mixed, as a person sees them. */
-function burrowOnTerminal(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const command = [process.execPath, "--import", "tsx", "cli/index.ts", ...args].map(shellQuote).join(" ");
-  const child = spawn("script", ["-qec", command, "/dev/null"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "", ...env },
-  });
-  let stdout = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr: "" }));
-}
+const burrow = runBurrow;
+const burrowOnTerminal = runBurrowOnTerminal;
 
 async function waitHealthy(ports: number[]): Promise<void> {
   for (let i = 0; i < 300; i++) {

@@ -3,31 +3,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runBurrow } from "../helpers/burrow-cli.js";
 import { freeConsecutivePorts } from "../helpers/cluster.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 let cluster: ChildProcess;
 let servers: string;
 
-function burrow(
-  args: string[],
-  stdin?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "cli/index.ts", ...args], {
-    cwd: ROOT,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  child.stdin.end(stdin);
-  return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr }));
-}
+const burrow = runBurrow;
 
 beforeAll(async () => {
   const base = await freeConsecutivePorts(2);
