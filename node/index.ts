@@ -771,20 +771,30 @@ export class BurrowNode {
 
   /** A member's list and its epoch (`GET _peers`), or undefined when it did not answer. */
   private async listOf(member: string): Promise<{ members: string[]; epoch: number } | undefined> {
+    const body = (await this.getJson(member, "/_burrow/_peers")) as
+      | { epoch?: unknown; members?: { id?: unknown }[] }
+      | undefined;
+    if (typeof body !== "object" || body === null) return undefined;
+    const ids = (body.members ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string");
+    if (typeof body.epoch !== "number" || ids.length === 0 || ids.length > this.maxMembers) return undefined;
+    return { members: ids, epoch: body.epoch };
+  }
+
+  /**
+   * A member's JSON answer to `GET path` (with this node's token), within
+   * `peerProbeTimeoutMs`; undefined when it did not answer 200 with JSON in time.
+   */
+  private async getJson(member: string, path: string): Promise<unknown> {
     const limit = deadline(this.options.peerProbeTimeoutMs ?? 1000);
     try {
       const res = await this.transport.request(member, {
         method: "GET",
-        path: "/_burrow/_peers",
+        path,
         headers: this.authorization ? { authorization: this.authorization } : undefined,
         signal: limit.signal,
       });
       if (res.status !== 200) return undefined;
-      const body = JSON.parse(res.body.toString("utf8")) as { epoch?: unknown; members?: { id?: unknown }[] };
-      const ids = (body.members ?? []).map((m) => m.id).filter((id): id is string => typeof id === "string");
-      if (typeof body.epoch !== "number" || ids.length === 0 || ids.length > this.maxMembers)
-        return undefined;
-      return { members: ids, epoch: body.epoch };
+      return JSON.parse(res.body.toString("utf8")) as unknown;
     } catch {
       return undefined;
     } finally {
@@ -1004,21 +1014,7 @@ export class BurrowNode {
   /** A member's `_stats` body (this node's own without asking), undefined when it did not answer in time. */
   private async memberStats(id: string): Promise<StatsBody | undefined> {
     if (id === this.id) return this.statsBody();
-    const limit = deadline(this.options.peerProbeTimeoutMs ?? 1000);
-    try {
-      const res = await this.transport.request(id, {
-        method: "GET",
-        path: "/_burrow/_stats",
-        headers: this.authorization ? { authorization: this.authorization } : undefined,
-        signal: limit.signal,
-      });
-      if (res.status !== 200) return undefined;
-      return JSON.parse(res.body.toString("utf8")) as StatsBody;
-    } catch {
-      return undefined;
-    } finally {
-      limit.clear();
-    }
+    return (await this.getJson(id, "/_burrow/_stats")) as StatsBody | undefined;
   }
 }
 
