@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runBurrow, runBurrowOnTerminal } from "../helpers/burrow-cli.js";
+import { runBurrow, runBurrowOnTerminal, waitHealthy } from "../helpers/burrow-cli.js";
 import { freeConsecutivePorts, freePorts } from "../helpers/cluster.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -23,21 +23,6 @@ let dir: string;
 
 const burrow = runBurrow;
 const burrowOnTerminal = runBurrowOnTerminal;
-
-async function waitHealthy(ports: number[]): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const up = await Promise.all(
-      ports.map((port) =>
-        fetch(`http://127.0.0.1:${port}/_burrow/_health`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      ),
-    );
-    if (up.every(Boolean)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the nodes did not start");
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "burrow-cli-ux-"));

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runBurrow } from "../helpers/burrow-cli.js";
+import { runBurrow, waitHealthy } from "../helpers/burrow-cli.js";
 import { freeConsecutivePorts } from "../helpers/cluster.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -35,18 +35,7 @@ beforeAll(async () => {
       stdio: "ignore",
     },
   );
-  for (let i = 0; i < 300; i++) {
-    const up = await Promise.all(
-      [base, base + 1].map((port) =>
-        fetch(`http://127.0.0.1:${port}/_burrow/_health`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      ),
-    );
-    if (up.every(Boolean)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the cluster did not start");
+  await waitHealthy([base, base + 1]);
 });
 afterAll(async () => {
   if (cluster.exitCode === null) {

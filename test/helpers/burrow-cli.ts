@@ -53,3 +53,19 @@ export function runBurrowOnTerminal(args: string[], env: Record<string, string> 
   });
   return once(child, "exit").then(([code]) => ({ code: code as number | null, stdout, stderr: "" }));
 }
+
+/** Waits until every node on `ports` (127.0.0.1) answers its health check, polling every 50 ms for at most 15 s. */
+export async function waitHealthy(ports: readonly number[]): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const up = await Promise.all(
+      ports.map((port) =>
+        fetch(`http://127.0.0.1:${port}/_burrow/_health`)
+          .then((r) => r.ok)
+          .catch(() => false),
+      ),
+    );
+    if (up.every(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the nodes on ports ${ports.join(", ")} did not start`);
+}
