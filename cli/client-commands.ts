@@ -249,7 +249,7 @@ export type GetReport =
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A get's result as JSON: the value as text when it is UTF-8, else as base64, so that no byte is lost. */
-export function getReport(namespace: string, key: string, value: Uint8Array | undefined): GetReport {
+function getReport(namespace: string, key: string, value: Uint8Array | undefined): GetReport {
   if (value === undefined) return { namespace, key, found: false };
   try {
     return { namespace, key, found: true, value: strictUtf8.decode(value), encoding: "utf8" };

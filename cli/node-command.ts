@@ -455,7 +455,7 @@ export async function nodeCommand(args: string[]): Promise<void> {
  * A second signal closer than this to the first is the same Ctrl-C again,
  * not a person asking to force the exit, in ms.
  */
-export const REPEAT_SIGNAL_GRACE_MS = 1000;
+const REPEAT_SIGNAL_GRACE_MS = 1000;
 
 /**
  * First SIGINT/SIGTERM runs `stop` and exits 0; a second one exits at once

@@ -8,7 +8,7 @@
  */
 
 /** The start of every such message, followed by `address: why` per node, joined by "; ". */
-export const NO_NODE_REACHED = "no Burrow node could be reached";
+const NO_NODE_REACHED = "no Burrow node could be reached";
 
 /** Codes that say what happened, in words. Codes not listed are shown as `could not connect (CODE)`. */
 const WORDS: Readonly<Record<string, string>> = {

@@ -13,7 +13,7 @@
  */
 
 /** What every refused address is told to look like. */
-export const ADDRESS_EXPECTED = "host:port or a URL (e.g. 127.0.0.1:5001 or http://cache-1:5001)";
+const ADDRESS_EXPECTED = "host:port or a URL (e.g. 127.0.0.1:5001 or http://cache-1:5001)";
 
 /** Which spellings an address may take beyond `host:port` and `http(s)://host[:port]`. */
 interface AddressRules {
